@@ -1,0 +1,1 @@
+"""Jobs, and later schedules, sensors and automation conditions."""

@@ -1,0 +1,132 @@
+"""The exchange calendar: trading sessions, holidays and early closes of the NYSE (XNYS).
+
+Everything time-related in robo-dagster asks this module, never a hard-coded cron or
+weekday rule, so that holidays and early closes (the day after Thanksgiving closes at
+13:00 New York time) are right by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import pandas as pd
+
+EXCHANGE = "XNYS"
+EXCHANGE_TIMEZONE = "America/New_York"
+# The simulator's epoch and the first price partition. Fixed dates, so that the same
+# seed gives the same market whatever day the code runs.
+CALENDAR_START = dt.date(2015, 1, 1)
+PARTITIONS_START = dt.date(2020, 1, 1)
+
+
+def _calendar_end() -> dt.date:
+    # Sessions of a whole year are needed at once (the simulator bridges a year at a
+    # time), so the calendar always reaches past the end of next year.
+    return dt.date(dt.date.today().year + 1, 12, 31)
+
+
+@lru_cache(maxsize=1)
+def exchange_calendar() -> xcals.ExchangeCalendar:
+    """The XNYS calendar from exchange_calendars, built once per process."""
+    return xcals.get_calendar(EXCHANGE, start=CALENDAR_START.isoformat(), end=_calendar_end())
+
+
+def to_date(value: str | dt.date | dt.datetime | pd.Timestamp) -> dt.date:
+    """Normalise a date-like value (ISO string, date, datetime, Timestamp) to a date."""
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def is_session(day: str | dt.date) -> bool:
+    """True when the exchange trades on ``day``."""
+    return bool(exchange_calendar().is_session(pd.Timestamp(to_date(day))))
+
+
+def sessions_between(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
+    """Trading sessions from ``start`` to ``end``, both inclusive."""
+    start_d, end_d = to_date(start), to_date(end)
+    if end_d < start_d:
+        return []
+    cal = exchange_calendar()
+    first, last = pd.Timestamp(max(start_d, CALENDAR_START)), pd.Timestamp(end_d)
+    return [ts.date() for ts in cal.sessions_in_range(first, last)]
+
+
+def session_index(start: str | dt.date, end: str | dt.date) -> pd.DatetimeIndex:
+    """Trading sessions from ``start`` to ``end`` (inclusive) as a naive DatetimeIndex."""
+    return pd.DatetimeIndex(pd.to_datetime(sessions_between(start, end)))
+
+
+def previous_session(day: str | dt.date) -> dt.date:
+    """The last session strictly before ``day``."""
+    return session_on_or_before(to_date(day) - dt.timedelta(days=1))
+
+
+def session_on_or_before(day: str | dt.date) -> dt.date:
+    """``day`` itself when it is a session, otherwise the session before it."""
+    return exchange_calendar().date_to_session(pd.Timestamp(to_date(day)), "previous").date()
+
+
+def session_on_or_after(day: str | dt.date) -> dt.date:
+    """``day`` itself when it is a session, otherwise the session after it."""
+    return exchange_calendar().date_to_session(pd.Timestamp(to_date(day)), "next").date()
+
+
+def session_close(day: str | dt.date) -> pd.Timestamp:
+    """The close of session ``day`` in New York time (13:00 on an early close)."""
+    return (
+        exchange_calendar().session_close(pd.Timestamp(to_date(day))).tz_convert(EXCHANGE_TIMEZONE)
+    )
+
+
+def session_open(day: str | dt.date) -> pd.Timestamp:
+    """The open of session ``day`` in New York time."""
+    return (
+        exchange_calendar().session_open(pd.Timestamp(to_date(day))).tz_convert(EXCHANGE_TIMEZONE)
+    )
+
+
+def is_early_close(day: str | dt.date) -> bool:
+    """True when session ``day`` closes before 16:00 New York time."""
+    return is_session(day) and session_close(day).hour < 16
+
+
+def last_closed_session(now: dt.datetime | pd.Timestamp | None = None) -> dt.date:
+    """The latest session whose close is at or before ``now`` (default: the wall clock)."""
+    moment = pd.Timestamp(now if now is not None else dt.datetime.now(dt.timezone.utc))
+    if moment.tzinfo is None:
+        moment = moment.tz_localize(EXCHANGE_TIMEZONE)
+    today = moment.tz_convert(EXCHANGE_TIMEZONE).date()
+    candidate = session_on_or_before(today)
+    if session_close(candidate) > moment:
+        candidate = previous_session(candidate)
+    return candidate
+
+
+def holiday_name(day: str | dt.date) -> str | None:
+    """The holiday's name when ``day`` is a weekday on which the exchange is closed."""
+    day_d = to_date(day)
+    if day_d.weekday() >= 5 or is_session(day_d):
+        return None
+    cal = exchange_calendar()
+    ts = pd.Timestamp(day_d)
+    regular = cal.regular_holidays
+    if regular is not None:
+        names = regular.holidays(ts, ts, return_name=True)
+        if len(names):
+            return str(names.iloc[0])
+    return "Exchange holiday"
+
+
+def closed_weekdays(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
+    """Weekdays between ``start`` and ``end`` on which the exchange does not trade."""
+    weekdays = pd.bdate_range(to_date(start), to_date(end))
+    closed = weekdays.difference(session_index(start, end))
+    return [d.date() for d in closed]

@@ -1,0 +1,106 @@
+"""Portfolio risk from the current holdings applied to price history.
+
+The historical series is "what today's book would have made each day": holdings are
+fixed at their current quantities and revalued on each past close. VaR, beta, volatility
+and drawdown are read off that series. All of it is matrix arithmetic over every
+symbol at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TRADING_DAYS_PER_YEAR = 252
+
+
+def holdings_pnl_history(quantities: pd.Series, closes: pd.DataFrame) -> pd.Series:
+    """Daily P&L of fixed ``quantities`` (symbol -> shares) over ``closes`` (date x symbol)."""
+    held = closes.reindex(columns=quantities.index)
+    missing = held.columns[held.isna().all()].tolist()
+    if missing:
+        raise ValueError(f"no price history for held symbol(s) {', '.join(missing)}")
+    price_change = held.diff().iloc[1:]
+    return pd.Series(
+        price_change.fillna(0.0).to_numpy() @ quantities.to_numpy(dtype=float),
+        index=price_change.index,
+        name="pnl",
+    )
+
+
+def historical_var(pnl: pd.Series, confidence: float = 0.95) -> float:
+    """One-day historical VaR: the loss exceeded on (1 - confidence) of days, as a
+    positive number (linear interpolation between order statistics)."""
+    if len(pnl) < 20:
+        return float("nan")
+    return float(max(-np.quantile(pnl.to_numpy(), 1.0 - confidence), 0.0))
+
+
+def max_drawdown(values: pd.Series) -> float:
+    """The largest peak-to-trough fall of ``values``, as a fraction of the peak (>= 0)."""
+    if values.empty:
+        return float("nan")
+    running_peak = values.cummax()
+    return float(((running_peak - values) / running_peak).max())
+
+
+def beta_to(returns: pd.Series, market_returns: pd.Series) -> float:
+    """OLS slope of ``returns`` on ``market_returns`` over their common dates."""
+    joined = pd.concat([returns, market_returns], axis=1, join="inner").dropna()
+    if len(joined) < 20:
+        return float("nan")
+    x = joined.iloc[:, 1].to_numpy()
+    y = joined.iloc[:, 0].to_numpy()
+    var = float(np.var(x))
+    return float(np.cov(y, x, bias=True)[0, 1] / var) if var > 0 else float("nan")
+
+
+def portfolio_risk(
+    marked: pd.DataFrame,
+    closes: pd.DataFrame,
+    equity: float,
+    benchmark: str,
+    *,
+    confidence: float = 0.95,
+) -> dict[str, float | str]:
+    """Exposure, concentration, beta, VaR and drawdown of the current book.
+
+    ``marked`` is the marked-to-market positions (symbol, quantity, market_value);
+    ``closes`` is a date x symbol frame of closes that includes ``benchmark``.
+    """
+    mv = marked.set_index("symbol")["market_value"]
+    quantities = marked.set_index("symbol")["quantity"].astype(float)
+    long_mv = float(mv[mv > 0].sum())
+    short_mv = float(-mv[mv < 0].sum())
+    weights = mv / equity
+    largest = weights.abs().idxmax() if len(weights) else ""
+    pnl = holdings_pnl_history(quantities, closes)
+    book_value = closes.reindex(columns=quantities.index).ffill() @ quantities
+    book_returns = pnl / book_value.shift(1).loc[pnl.index]
+    market_returns = closes[benchmark].pct_change().loc[pnl.index]
+    var_amount = historical_var(pnl, confidence)
+    equity_path = (equity - mv.sum()) + book_value
+    return {
+        "equity": float(equity),
+        "long_market_value": long_mv,
+        "short_market_value": short_mv,
+        "gross_exposure": (long_mv + short_mv) / equity,
+        "net_exposure": (long_mv - short_mv) / equity,
+        "largest_position": str(largest),
+        "largest_position_weight": float(weights.abs().max()) if len(weights) else 0.0,
+        "beta": beta_to(book_returns, market_returns),
+        "var_95_1d": var_amount,
+        "var_95_1d_pct": var_amount / equity,
+        "volatility_annual": float(book_returns.std(ddof=1) * np.sqrt(TRADING_DAYS_PER_YEAR)),
+        "max_drawdown": max_drawdown(equity_path),
+        "history_days": len(pnl),
+    }
+
+
+def sector_exposure(marked: pd.DataFrame, equity: float) -> pd.DataFrame:
+    """Market value and weight of the book per sector, largest first."""
+    by_sector = marked.groupby("sector", as_index=False).agg(
+        market_value=("market_value", "sum"), positions=("symbol", "count")
+    )
+    by_sector["weight"] = by_sector["market_value"] / equity
+    return by_sector.sort_values("market_value", ascending=False, ignore_index=True)

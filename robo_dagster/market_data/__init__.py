@@ -1,0 +1,1 @@
+"""The market-data group: universe, prices, indicators, news, earnings, fundamentals, options."""

@@ -1,0 +1,313 @@
+"""Assets of the ``market_data`` group. Bodies stay thin: fetch, call ``domain``, return."""
+
+import datetime as dt
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    Config,
+    MetadataValue,
+    Output,
+    asset,
+)
+from pydantic import Field
+
+from robo_dagster.domain import calendar
+from robo_dagster.domain.indicators import compute_indicators
+from robo_dagster.domain.market_sim import RISK_FREE_RATE
+from robo_dagster.domain.options import black_scholes_delta, implied_volatility, summarize_chains
+from robo_dagster.domain.quality import split_valid_bars
+from robo_dagster.domain.sentiment import score_texts
+from robo_dagster.metadata import markdown_preview, require_rows
+from robo_dagster.partitions import TRADING_DAYS
+from robo_dagster.providers import MarketDataProvider
+from robo_dagster.warehouse import DuckDBWarehouse
+
+GROUP = "market_data"
+OWNERS = ["team:market-data"]
+QUARANTINE_TABLE = "market_data.price_bars_quarantine"
+
+
+def _in(name: str) -> AssetIn:
+    return AssetIn(key=[GROUP, name])
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    code_version="1",
+)
+def universe(market: MarketDataProvider) -> Output[pd.DataFrame]:
+    """The tradable universe: the seed's five symbols, the SPY benchmark, the watchlist
+    and, for benchmarks, generated symbols (``ROBO_UNIVERSE_SIZE``)."""
+    frame = require_rows(market.universe(), "universe")
+    return Output(
+        frame,
+        metadata={
+            "symbols": len(frame),
+            "watchlist": MetadataValue.text(", ".join(frame.loc[frame["on_watchlist"], "symbol"])),
+            "preview": markdown_preview(frame, 15),
+        },
+    )
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    ins={"universe": _in("universe")},
+    partitions_def=TRADING_DAYS,
+    backfill_policy=BackfillPolicy.single_run(),
+    metadata={"partition_expr": "date"},
+    code_version="1",
+)
+def price_bars(
+    context: AssetExecutionContext,
+    market: MarketDataProvider,
+    warehouse: DuckDBWarehouse,
+    universe: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    """Daily OHLCV bars, one partition per XNYS session. A backfill of any range runs as
+    one run. Bars that fail validation (NaN, non-positive, OHLC-inconsistent, duplicate)
+    go to ``market_data.price_bars_quarantine`` with their reason, never to this table."""
+    sessions = [dt.date.fromisoformat(k) for k in context.partition_keys]
+    symbols = universe["symbol"].tolist()
+    context.log.info(
+        f"fetching {len(symbols)} symbols x {len(sessions)} sessions "
+        f"({sessions[0]} to {sessions[-1]})"
+    )
+    bars = require_rows(market.daily_bars(symbols, sessions), "price_bars")
+    valid, rejected = split_valid_bars(bars)
+    if not rejected.empty:
+        quarantine_bars(warehouse, rejected, context.run_id)
+        context.log.warning(
+            f"quarantined {len(rejected)} bar(s): {rejected['reason'].value_counts().to_dict()}"
+        )
+    require_rows(valid, "price_bars (after quarantine)")
+    valid = valid.assign(date=pd.to_datetime(valid["date"]))
+    latest = valid[valid["date"] == valid["date"].max()]
+    return Output(
+        valid.reset_index(drop=True),
+        metadata={
+            "sessions": len(sessions),
+            "symbols": int(valid["symbol"].nunique()),
+            "quarantined_rows": len(rejected),
+            "latest_session": MetadataValue.text(str(valid["date"].max().date())),
+            "preview": markdown_preview(latest.sort_values("symbol"), 10),
+        },
+    )
+
+
+def quarantine_bars(warehouse: DuckDBWarehouse, rejected: pd.DataFrame, run_id: str) -> None:
+    """Append rejected bars with their reason, so nothing a provider sent is lost."""
+    quarantined = pd.DataFrame(
+        {
+            "symbol": rejected["symbol"].astype(str),
+            "date": pd.to_datetime(rejected["date"]),
+            "reason": rejected["reason"].astype(str),
+            "payload": rejected.drop(columns=["reason"])
+            .astype(str)
+            .to_json(orient="records", lines=True)
+            .splitlines(),
+            "run_id": run_id,
+            "quarantined_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+        }
+    )
+    with warehouse.get_connection() as conn:
+        conn.execute("create schema if not exists market_data")
+        conn.execute(
+            f"create table if not exists {QUARANTINE_TABLE} (symbol varchar, date timestamp, "
+            "reason varchar, payload varchar, run_id varchar, quarantined_at timestamp)"
+        )
+        conn.register("quarantined", quarantined)
+        conn.execute(f"insert into {QUARANTINE_TABLE} by name select * from quarantined")
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    ins={"price_bars": _in("price_bars")},
+    code_version="1",
+)
+def technical_indicators(price_bars: pd.DataFrame) -> Output[pd.DataFrame]:
+    """SMA 20/50/200, EMA 12/26, RSI(14), MACD(12,26,9), Bollinger(20,2), ATR(14), returns
+    and 20-day realized volatility for every symbol over all stored sessions. Definitions
+    match TA-Lib (Wilder smoothing for RSI and ATR, population std for Bollinger)."""
+    frame = compute_indicators(require_rows(price_bars, "technical_indicators input"))
+    latest = frame[frame["date"] == frame["date"].max()]
+    return Output(
+        frame,
+        metadata={
+            "symbols": int(frame["symbol"].nunique()),
+            "sessions": int(frame["date"].nunique()),
+            "latest_session": MetadataValue.text(str(pd.Timestamp(frame["date"].max()).date())),
+            "preview": markdown_preview(
+                latest[
+                    ["symbol", "close", "rsi_14", "macd", "sma_50", "atr_14", "realized_vol_20"]
+                ],
+                10,
+            ),
+        },
+    )
+
+
+class NewsConfig(Config):
+    lookback_sessions: int = Field(5, ge=1, le=60, description="Sessions of headlines to keep.")
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    ins={"universe": _in("universe")},
+    code_version="1",
+)
+def news(
+    config: NewsConfig, market: MarketDataProvider, universe: pd.DataFrame
+) -> Output[pd.DataFrame]:
+    """Headlines of the last sessions with the vendor's impact score and a VADER
+    sentiment score (compound in [-1, 1]) and label."""
+    end = market.session()
+    start = calendar.session_index(end - dt.timedelta(days=5 * config.lookback_sessions + 10), end)[
+        -config.lookback_sessions
+    ].date()
+    symbols = universe.loc[~universe["is_benchmark"], "symbol"].tolist()
+    headlines = require_rows(market.news(symbols, start, end), "news")
+    scored = pd.concat(
+        [
+            headlines.reset_index(drop=True),
+            score_texts(headlines["headline"].reset_index(drop=True)),
+        ],
+        axis=1,
+    )
+    high_impact = scored[scored["impact"] >= 0.7]
+    return Output(
+        scored,
+        metadata={
+            "headlines": len(scored),
+            "high_impact": len(high_impact),
+            "window": MetadataValue.text(f"{start} to {end}"),
+            "mean_sentiment": float(scored["sentiment"].mean()),
+            "preview": markdown_preview(
+                scored.sort_values("impact", ascending=False)[
+                    ["published_at", "symbol", "headline", "impact", "sentiment"]
+                ],
+                10,
+            ),
+        },
+    )
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    ins={"universe": _in("universe")},
+    code_version="1",
+)
+def earnings(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
+    """The earnings calendar from 120 days back to 120 days ahead: estimates, and for
+    reports already out, the actual EPS and the surprise."""
+    session = market.session()
+    symbols = universe.loc[~universe["is_benchmark"], "symbol"].tolist()
+    frame = require_rows(
+        market.earnings(
+            symbols, session - dt.timedelta(days=120), session + dt.timedelta(days=120)
+        ),
+        "earnings",
+    )
+    upcoming = frame[frame["status"] == "scheduled"]
+    return Output(
+        frame,
+        metadata={
+            "reports": len(frame),
+            "reported": int((frame["status"] == "reported").sum()),
+            "next_report": MetadataValue.text(
+                str(pd.Timestamp(upcoming["report_date"].min()).date()) if len(upcoming) else "none"
+            ),
+            "preview": markdown_preview(upcoming.head(10) if len(upcoming) else frame.tail(10), 10),
+        },
+    )
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    ins={"universe": _in("universe")},
+    code_version="1",
+)
+def fundamentals(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
+    """Sector, market cap, trailing and forward EPS, P/E, P/B, dividend yield and beta
+    per symbol, as of the latest session."""
+    frame = require_rows(market.fundamentals(universe["symbol"].tolist()), "fundamentals")
+    return Output(
+        frame,
+        metadata={
+            "symbols": len(frame),
+            "preview": markdown_preview(
+                frame[["symbol", "sector", "price", "market_cap", "eps_ttm", "pe_ratio"]], 10
+            ),
+        },
+    )
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    ins={"universe": _in("universe")},
+    code_version="1",
+)
+def option_chains(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
+    """Option quotes on the next monthly expiries with the implied volatility solved from
+    each mid price (Black–Scholes–Merton) and its delta. A quote outside no-arbitrage
+    bounds keeps a NaN implied volatility rather than a made-up one."""
+    chains = require_rows(market.option_chains(universe["symbol"].tolist()), "option_chains")
+    mid = (chains["bid"] + chains["ask"]) / 2.0
+    t_years = chains["days_to_expiry"].to_numpy() / 365.0
+    is_call = (chains["option_type"] == "call").to_numpy()
+    spot = chains["underlying_price"].to_numpy()
+    strike = chains["strike"].to_numpy()
+    q = chains["dividend_yield"].to_numpy()
+    iv = implied_volatility(mid.to_numpy(), spot, strike, t_years, RISK_FREE_RATE, is_call, q)
+    frame = chains.assign(
+        mid=mid,
+        implied_vol=iv,
+        delta=black_scholes_delta(spot, strike, t_years, RISK_FREE_RATE, iv, is_call, q),
+    )
+    return Output(
+        frame,
+        metadata={
+            "contracts": len(frame),
+            "symbols": int(frame["symbol"].nunique()),
+            "iv_unsolved": int(frame["implied_vol"].isna().sum()),
+            "preview": markdown_preview(frame.head(10), 10),
+        },
+    )
+
+
+@asset(
+    key_prefix=GROUP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb"},
+    ins={"option_chains": _in("option_chains")},
+    code_version="1",
+)
+def options_summary(option_chains: pd.DataFrame) -> Output[pd.DataFrame]:
+    """Per symbol: at-the-money implied volatility (30-day expiry), put/call volume and
+    open-interest ratios, and the 25-delta skew (put IV minus call IV)."""
+    frame = require_rows(summarize_chains(option_chains), "options_summary")
+    return Output(frame, metadata={"symbols": len(frame), "preview": markdown_preview(frame, 10)})

@@ -1,0 +1,30 @@
+"""The trading-day partitions: one partition per XNYS session, none on weekends or holidays."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import DailyPartitionsDefinition
+
+from robo_dagster.domain import calendar
+
+
+def trading_day_partitions() -> DailyPartitionsDefinition:
+    """Daily partitions in New York time that skip every day the exchange is closed.
+
+    ``end_offset=1`` makes today's partition exist from midnight, so the end-of-day run
+    can fill it right after the close; the provider refuses a session that has not
+    closed yet, so no partial bar is ever written.
+    """
+    closed = calendar.closed_weekdays(
+        calendar.PARTITIONS_START, calendar.exchange_calendar().last_session
+    )
+    return DailyPartitionsDefinition(
+        start_date=calendar.PARTITIONS_START.isoformat(),
+        timezone=calendar.EXCHANGE_TIMEZONE,
+        end_offset=1,
+        exclusions=["0 0 * * 6,0", *(dt.datetime(d.year, d.month, d.day) for d in closed)],
+    )
+
+
+TRADING_DAYS = trading_day_partitions()

@@ -1,0 +1,1 @@
+"""The portfolio group: account balances, positions, P&L and risk."""

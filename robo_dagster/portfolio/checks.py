@@ -1,0 +1,98 @@
+"""Checks of the ``portfolio`` group: reconciliation and the desk's risk limits."""
+
+import pandas as pd
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
+
+from robo_dagster.portfolio.assets import portfolio_risk, positions
+from robo_dagster.providers import BrokerProvider
+
+RECONCILE_TOLERANCE = 0.0005  # 5 bp of equity: a rounding difference, not a stale mark
+
+
+@asset_check(
+    asset=positions,
+    additional_ins={"account_balances": AssetIn(key=["portfolio", "account_balances"])},
+    description=(
+        "Cash + market value at our marks equals the equity the broker reports, within 5 bp. "
+        "A difference means our prices and the broker's disagree (a stale or missing partition)."
+    ),
+)
+def positions_reconcile(
+    positions: pd.DataFrame, account_balances: pd.DataFrame
+) -> AssetCheckResult:
+    broker_equity = float(account_balances["equity"].iloc[0])
+    ours = float(account_balances["cash"].iloc[0]) + float(positions["market_value"].sum())
+    diff = ours - broker_equity
+    relative = abs(diff) / broker_equity if broker_equity else float("inf")
+    passed = relative <= RECONCILE_TOLERANCE
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"reconciled within {relative:.2e} of equity"
+            if passed
+            else f"cash + market value {ours:,.2f} differs from broker equity {broker_equity:,.2f} by {diff:,.2f}"
+        ),
+        metadata={
+            "broker_equity": MetadataValue.float(broker_equity),
+            "our_equity": MetadataValue.float(ours),
+            "difference": MetadataValue.float(diff),
+            "relative_difference": MetadataValue.float(relative),
+        },
+    )
+
+
+@asset_check(
+    asset=portfolio_risk,
+    description="The largest position and the largest sector stay within the desk's weight limits.",
+)
+def concentration_within_limit(
+    broker: BrokerProvider, portfolio_risk: pd.DataFrame
+) -> AssetCheckResult:
+    limits = broker.portfolio().limits
+    risk = portfolio_risk.iloc[0]
+    breaches = []
+    if risk["largest_position_weight"] > limits.max_position_weight:
+        breaches.append(
+            f"{risk['largest_position']} is {risk['largest_position_weight']:.1%} of equity "
+            f"(limit {limits.max_position_weight:.0%})"
+        )
+    if risk["largest_sector_weight"] > limits.max_sector_weight:
+        breaches.append(
+            f"{risk['largest_sector']} is {risk['largest_sector_weight']:.1%} of equity "
+            f"(limit {limits.max_sector_weight:.0%})"
+        )
+    return AssetCheckResult(
+        passed=not breaches,
+        severity=AssetCheckSeverity.WARN,
+        description="within limits" if not breaches else "; ".join(breaches),
+        metadata={
+            "largest_position_weight": MetadataValue.float(float(risk["largest_position_weight"])),
+            "max_position_weight": MetadataValue.float(limits.max_position_weight),
+            "largest_sector_weight": MetadataValue.float(float(risk["largest_sector_weight"])),
+            "max_sector_weight": MetadataValue.float(limits.max_sector_weight),
+        },
+    )
+
+
+@asset_check(
+    asset=portfolio_risk,
+    description="1-day historical VaR 95 % stays within the desk's limit (share of equity).",
+)
+def var_within_limit(broker: BrokerProvider, portfolio_risk: pd.DataFrame) -> AssetCheckResult:
+    limit = broker.portfolio().limits.var_95_limit_pct
+    var_pct = float(portfolio_risk["var_95_1d_pct"].iloc[0])
+    passed = bool(var_pct <= limit)
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"VaR 95 % is {var_pct:.2%} of equity (limit {limit:.1%})"
+            if var_pct == var_pct
+            else "VaR could not be computed: fewer than 20 sessions of history"
+        ),
+        metadata={
+            "var_95_1d_pct": MetadataValue.float(var_pct),
+            "limit": MetadataValue.float(limit),
+        },
+    )

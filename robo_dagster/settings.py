@@ -1,0 +1,84 @@
+"""Configuration read from the environment: every knob a newcomer may turn, in one place.
+
+Only plain settings live here. Secrets (API keys, webhook URLs) never do: they reach
+resources through ``dagster.EnvVar`` so that their values stay out of logs and metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from robo_dagster.domain.market_sim import DEFAULT_WATCHLIST
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SAMPLE_PORTFOLIO_FILE = PACKAGE_DIR / "portfolio" / "sample_portfolio.json"
+# The schemas the groups write to. A database file must not share a stem with one of
+# them: DuckDB then reports "Ambiguous reference to catalog or schema".
+SCHEMAS = ("portfolio", "market_data", "ai_analysis", "monitoring")
+
+
+def project_root() -> Path:
+    """The source checkout when the package runs from one, else the working directory."""
+    candidate = PACKAGE_DIR.parent
+    return candidate if (candidate / "pyproject.toml").exists() else Path.cwd()
+
+
+def duckdb_path() -> str:
+    """``ROBO_DUCKDB_PATH``, or ``data/robo.duckdb`` in the project root."""
+    raw = os.environ.get("ROBO_DUCKDB_PATH") or str(project_root() / "data" / "robo.duckdb")
+    path = Path(raw).expanduser()
+    if path.stem in SCHEMAS:
+        raise ValueError(
+            f"ROBO_DUCKDB_PATH={raw!r}: a database file may not be named after one of the schemas "
+            f"{SCHEMAS}; DuckDB would find the name ambiguous. Pick another file name."
+        )
+    return str(path)
+
+
+def seed() -> int:
+    """``ROBO_SEED``: the simulated market's seed (default 7)."""
+    return _int_env("ROBO_SEED", 7, minimum=0)
+
+
+def universe_size() -> int:
+    """``ROBO_UNIVERSE_SIZE``: grow the universe with generated symbols to this many (0: none)."""
+    return _int_env("ROBO_UNIVERSE_SIZE", 0, minimum=0)
+
+
+def watchlist() -> list[str]:
+    """``ROBO_WATCHLIST``: comma-separated tickers watched beside the seed's five."""
+    raw = os.environ.get("ROBO_WATCHLIST")
+    if raw is None:
+        return list(DEFAULT_WATCHLIST)
+    return [s.strip().upper() for s in raw.split(",") if s.strip()]
+
+
+def portfolio_file() -> str:
+    """``ROBO_PORTFOLIO_FILE``: the paper broker's portfolio (default: the shipped sample)."""
+    return os.environ.get("ROBO_PORTFOLIO_FILE") or str(SAMPLE_PORTFOLIO_FILE)
+
+
+def as_of() -> str | None:
+    """``ROBO_AS_OF``: pin "today" to a date (YYYY-MM-DD) for reproducible runs."""
+    raw = os.environ.get("ROBO_AS_OF")
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw).isoformat()
+    except ValueError as exc:
+        raise ValueError(f"ROBO_AS_OF={raw!r} is not a date of the form YYYY-MM-DD") from exc
+
+
+def _int_env(name: str, default: int, *, minimum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from exc
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be at least {minimum}")
+    return value

@@ -1,0 +1,41 @@
+"""The DuckDB resource that checks and assets use for SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from robo_dagster.warehouse.connection import locked_connection
+
+
+class DuckDBWarehouse(DuckDBResource):
+    """Dagster's ``DuckDBResource`` on the robo-dagster file, sharing the I/O manager's
+    file lock so that SQL from checks and assets never collides with a write."""
+
+    @classmethod
+    def _is_dagster_maintained(cls) -> bool:
+        return False
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with locked_connection(self.database, self.connection_config) as conn:
+            yield conn
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run one query on a short connection and return the result as a frame."""
+        with self.get_connection() as conn:
+            return conn.execute(sql, params or []).fetchdf()
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        """True when ``schema.table`` exists."""
+        found = self.query(
+            "select count(*) as n from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, table],
+        )
+        return bool(found["n"].iloc[0])

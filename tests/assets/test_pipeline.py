@@ -1,0 +1,319 @@
+"""The whole graph materialized on a temporary DuckDB, and what must never happen to it."""
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import (
+    AssetSelection,
+    DagsterInstance,
+    build_reconstructable_job,
+    execute_job,
+    materialize,
+)
+
+from robo_dagster.definitions import defs
+from robo_dagster.market_data.assets import price_bars, universe
+from robo_dagster.providers import ProviderError, SimulatedMarketData, UnknownSymbolError
+from robo_dagster.resources import build_resources
+from tests.conftest import AS_OF, WATCHLIST, materialize_all, range_tags, session_range
+
+SESSIONS = 260
+SYMBOLS = 5 + 1 + len(WATCHLIST)  # seed symbols, SPY, watchlist
+
+
+def read(path: str, sql: str) -> pd.DataFrame:
+    with duckdb.connect(path) as conn:
+        return conn.execute(sql).fetchdf()
+
+
+def checks_by_name(result: Any) -> dict[str, Any]:
+    return {ev.check_name: ev for ev in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any]:
+    path = str(tmp_path_factory.mktemp("pipeline") / "robo.duckdb")
+    resources = build_resources(path, as_of=AS_OF, watchlist=WATCHLIST, universe_size=0, seed=7)
+    result = materialize_all(resources, sessions=SESSIONS)
+    return path, result
+
+
+def test_every_asset_lands_in_its_schema(built: tuple[str, Any]) -> None:
+    path, result = built
+    assert result.success
+    tables = read(
+        path,
+        "select schema_name || '.' || table_name as t, estimated_size as n from duckdb_tables()",
+    )
+    expected = {
+        spec.key.to_user_string().replace("/", ".") for spec in defs.resolve_all_asset_specs()
+    }
+    assert expected <= set(tables["t"])
+    assert (tables.set_index("t").loc[sorted(expected), "n"] > 0).all()
+
+
+def test_tables_have_the_right_shape(built: tuple[str, Any]) -> None:
+    path, _ = built
+    bars = read(path, "select * from market_data.price_bars")
+    assert len(bars) == SYMBOLS * SESSIONS
+    assert bars["date"].max() == pd.Timestamp(AS_OF)
+    ind = read(path, "select * from market_data.technical_indicators")
+    assert len(ind) == len(bars)
+    latest = ind[ind["date"] == ind["date"].max()]
+    assert latest["rsi_14"].between(0, 100).all() and latest["sma_200"].notna().all()
+    positions = read(path, "select * from portfolio.positions")
+    assert set(positions["symbol"]) == {
+        "AAPL",
+        "AMZN",
+        "GOOGL",
+        "JPM",
+        "MSFT",
+        "NVDA",
+        "TSLA",
+        "UNH",
+        "XOM",
+    }
+    assert (positions["price_date"] == pd.Timestamp(AS_OF)).all()
+    account = read(path, "select * from portfolio.account_balances")
+    assert len(account) == 1 and account["equity"].iloc[0] == pytest.approx(
+        account["cash"].iloc[0] + positions["market_value"].sum()
+    )
+    risk = read(path, "select * from portfolio.portfolio_risk").iloc[0]
+    assert risk["history_days"] == 252
+    assert 0 < risk["var_95_1d_pct"] < 0.2 and 0.5 < risk["beta"] < 2.0
+    assert risk["gross_exposure"] == pytest.approx(positions["weight"].sum())
+    pnl = read(path, "select * from portfolio.portfolio_pnl").iloc[0]
+    assert pnl["daily_pnl"] == pytest.approx(positions["daily_pnl"].sum())
+    news = read(path, "select * from market_data.news")
+    assert news["sentiment"].between(-1, 1).all() and news["news_id"].is_unique
+    options = read(path, "select * from market_data.options_summary")
+    assert len(options) == SYMBOLS and options["atm_iv"].between(0.05, 1.5).all()
+    chains = read(path, "select * from market_data.option_chains")
+    assert chains["implied_vol"].notna().mean() > 0.95
+
+
+def test_checks_pass_on_a_clean_market(built: tuple[str, Any]) -> None:
+    checks = checks_by_name(built[1])
+    for name in [
+        "price_bars_valid",
+        "price_bars_complete",
+        "price_bars_fresh",
+        "positions_reconcile",
+        "var_within_limit",
+    ]:
+        assert checks[name].passed, (name, checks[name].description)
+
+
+def _partition_snapshot(path: str, day: str) -> pd.DataFrame:
+    return read(path, f"select * from market_data.price_bars where date = '{day}' order by symbol")
+
+
+def _materialize_partition(resources: dict[str, Any], day: str, **kwargs: Any) -> Any:
+    return materialize(
+        [universe, price_bars],
+        resources=resources,
+        partition_key=day,
+        selection=AssetSelection.assets(price_bars),
+        **kwargs,
+    )
+
+
+@pytest.fixture()
+def small_db(tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    path = str(tmp_path / "robo.duckdb")
+    resources = build_resources(path, as_of=AS_OF, watchlist=WATCHLIST, universe_size=0, seed=7)
+    first, last = session_range(5)
+    result = materialize([universe, price_bars], resources=resources, tags=range_tags(first, last))
+    assert result.success
+    return path, resources
+
+
+def test_rematerializing_a_partition_is_idempotent(small_db: tuple[str, dict[str, Any]]) -> None:
+    path, resources = small_db
+    before = read(path, "select count(*) as n from market_data.price_bars")["n"].iloc[0]
+    snapshot = _partition_snapshot(path, "2026-11-24")
+    for _ in range(2):
+        assert _materialize_partition(resources, "2026-11-24").success
+    assert read(path, "select count(*) as n from market_data.price_bars")["n"].iloc[0] == before
+    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)
+
+
+class SilentVendor(SimulatedMarketData):
+    """A vendor that answers a bar request with nothing at all."""
+
+    def daily_bars(self, symbols: Sequence[str], sessions: Sequence[dt.date]) -> pd.DataFrame:
+        return pd.DataFrame(columns=["date", "symbol", "open", "high", "low", "close", "volume"])
+
+
+class NaNVendor(SimulatedMarketData):
+    """A vendor whose AAPL close comes back as NaN."""
+
+    def daily_bars(self, symbols: Sequence[str], sessions: Sequence[dt.date]) -> pd.DataFrame:
+        bars = super().daily_bars(symbols, sessions)
+        bars.loc[bars["symbol"] == "AAPL", "close"] = np.nan
+        return bars
+
+
+def _vendor_resources(
+    resources: dict[str, Any], vendor: type[SimulatedMarketData]
+) -> dict[str, Any]:
+    market = vendor(as_of=AS_OF, watchlist=WATCHLIST, seed=7)
+    return {**resources, "market": market}
+
+
+def test_an_empty_fetch_fails_and_never_wipes_the_partition(
+    small_db: tuple[str, dict[str, Any]],
+) -> None:
+    path, resources = small_db
+    snapshot = _partition_snapshot(path, "2026-11-24")
+    result = _materialize_partition(
+        _vendor_resources(resources, SilentVendor), "2026-11-24", raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "no rows" in failure.event_specific_data.error.to_string()
+    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)
+
+
+def test_a_failed_fetch_never_wipes_the_partition(small_db: tuple[str, dict[str, Any]]) -> None:
+    path, resources = small_db
+    snapshot = _partition_snapshot(path, "2026-11-24")
+    early = {
+        **resources,
+        "market": SimulatedMarketData(as_of="2026-11-20", watchlist=WATCHLIST, seed=7),
+    }
+    result = _materialize_partition(early, "2026-11-24", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "has not closed yet" in failure.event_specific_data.error.to_string()
+    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)
+
+
+def test_nan_prices_are_quarantined_and_fail_the_blocking_check(
+    small_db: tuple[str, dict[str, Any]],
+) -> None:
+    path, resources = small_db
+    from robo_dagster.market_data.checks import price_bars_valid
+
+    result = materialize(
+        [universe, price_bars, price_bars_valid],
+        resources=_vendor_resources(resources, NaNVendor),
+        partition_key="2026-11-24",
+        selection=AssetSelection.assets(price_bars) | AssetSelection.checks(price_bars_valid),
+        raise_on_error=False,
+    )
+    check = checks_by_name(result)["price_bars_valid"]
+    assert not check.passed and "quarantined without a valid bar: 1" in check.description
+    stored = _partition_snapshot(path, "2026-11-24")
+    assert "AAPL" not in set(stored["symbol"]) and len(stored) == SYMBOLS - 1
+    quarantine = read(path, "select * from market_data.price_bars_quarantine")
+    assert quarantine[["symbol", "reason"]].values.tolist() == [["AAPL", "non-finite price"]]
+    # A clean re-fetch replaces the bar and the check passes again.
+    clean = materialize(
+        [universe, price_bars, price_bars_valid],
+        resources=resources,
+        partition_key="2026-11-24",
+        selection=AssetSelection.assets(price_bars) | AssetSelection.checks(price_bars_valid),
+    )
+    assert checks_by_name(clean)["price_bars_valid"].passed
+
+
+def test_stale_prices_fail_freshness_and_reconciliation(tmp_path: Path) -> None:
+    path = str(tmp_path / "robo.duckdb")
+    resources = build_resources(
+        path, as_of="2026-11-24", watchlist=WATCHLIST, universe_size=0, seed=7
+    )
+    assert materialize_all(resources, sessions=40, last="2026-11-24").success
+    later = build_resources(path, as_of="2026-11-27", watchlist=WATCHLIST, universe_size=0, seed=7)
+    from robo_dagster.market_data.assets import fundamentals
+    from robo_dagster.market_data.checks import price_bars_fresh
+    from robo_dagster.portfolio.assets import account_balances, positions
+    from robo_dagster.portfolio.checks import positions_reconcile
+
+    result = materialize(
+        [
+            account_balances,
+            positions,
+            fundamentals,
+            universe,
+            price_bars,
+            positions_reconcile,
+            price_bars_fresh,
+        ],
+        resources=later,
+        selection=AssetSelection.assets(account_balances, positions)
+        | AssetSelection.checks(positions_reconcile, price_bars_fresh),
+    )
+    checks = checks_by_name(result)
+    assert not checks["price_bars_fresh"].passed
+    assert "2 session(s) behind 2026-11-27" in checks["price_bars_fresh"].description
+    assert not checks["positions_reconcile"].passed
+
+
+def test_unknown_and_malformed_symbols_are_refused() -> None:
+    market = SimulatedMarketData(as_of=AS_OF, watchlist=WATCHLIST)
+    with pytest.raises(UnknownSymbolError, match="ZZZZ"):
+        market.daily_bars(["AAPL", "ZZZZ"], [dt.date(2026, 11, 24)])
+    with pytest.raises(ValueError, match="malformed"):
+        market.daily_bars(["AAPL", "not a ticker"], [dt.date(2026, 11, 24)])
+    with pytest.raises(ProviderError, match="has not closed"):
+        market.daily_bars(["AAPL"], [dt.date(2026, 11, 27)])
+
+
+def test_parallel_pipeline_completes_without_a_lock_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "robo.duckdb")
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", path)
+    monkeypatch.setenv("ROBO_AS_OF", AS_OF)
+    monkeypatch.setenv("ROBO_WATCHLIST", ",".join(WATCHLIST))
+    first, last = session_range(60)
+    (tmp_path / "home").mkdir()
+    with DagsterInstance.local_temp(tempdir=str(tmp_path / "home")) as instance:
+        result = execute_job(
+            build_reconstructable_job(
+                "robo_dagster.quickstart", "pipeline_job", ("parallel_pipeline",)
+            ),
+            instance=instance,
+            tags=range_tags(first, last),
+            run_config={"execution": {"config": {"max_concurrent": 4}}},
+        )
+        assert result.success
+        step_starts = [e for e in result.all_events if e.event_type_value == "STEP_START"]
+        pids = {e.pid for e in step_starts}
+        assert len(step_starts) >= 19 and len(pids) > 1  # really one process per step
+        failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert not failures
+    assert (
+        read(path, "select count(*) as n from market_data.price_bars")["n"].iloc[0] == SYMBOLS * 60
+    )
+    assert read(path, "select count(*) as n from portfolio.positions")["n"].iloc[0] == 9
+
+
+class WiderVendor(SimulatedMarketData):
+    """A vendor that starts sending a column the table does not have."""
+
+    def daily_bars(self, symbols: Sequence[str], sessions: Sequence[dt.date]) -> pd.DataFrame:
+        bars = super().daily_bars(symbols, sessions)
+        return bars.assign(vwap=(bars["high"] + bars["low"] + bars["close"]) / 3)
+
+
+def test_a_changed_column_set_fails_loudly_and_rolls_back(
+    small_db: tuple[str, dict[str, Any]],
+) -> None:
+    path, resources = small_db
+    snapshot = _partition_snapshot(path, "2026-11-24")
+    result = _materialize_partition(
+        _vendor_resources(resources, WiderVendor), "2026-11-24", raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "vwap" in failure.event_specific_data.error.to_string()
+    # The delete ran inside the failed transaction: the old partition is still whole.
+    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)

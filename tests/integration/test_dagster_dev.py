@@ -1,0 +1,148 @@
+"""A real ``dagster dev`` (webserver + daemon on 127.0.0.1) with the repo's dagster.yaml:
+the job launched from the CLI goes through the queue and lands in DuckDB."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from tests.conftest import AS_OF, range_tags, session_range
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def dagster_dev(tmp_path: Path) -> Iterator[dict[str, object]]:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ROBO_DUCKDB_PATH": str(tmp_path / "robo.duckdb"),
+        "ROBO_AS_OF": AS_OF,
+    }
+    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115
+    # Its own process group (as `set -m` gives a shell job), so that one signal stops
+    # the webserver, the daemon and the code server together.
+    proc = subprocess.Popen(
+        [
+            str(BIN / "dagster"),
+            "dev",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not answer within 180 s")
+        yield {"env": env, "home": home, "port": port, "db": env["ROBO_DUCKDB_PATH"]}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_cli_launch_goes_through_the_queue_and_lands_in_duckdb(
+    dagster_dev: dict[str, object],
+) -> None:
+    env = dagster_dev["env"]
+    first, last = session_range(30)
+    launched = subprocess.run(
+        [
+            str(BIN / "dagster"),
+            "job",
+            "launch",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-j",
+            "sequential_pipeline",
+            "--tags",
+            json.dumps(range_tags(first, last)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,  # type: ignore[arg-type]
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    with DagsterInstance.from_config(str(dagster_dev["home"])) as instance:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            runs = instance.get_runs()
+            if runs and runs[0].status in (
+                DagsterRunStatus.SUCCESS,
+                DagsterRunStatus.FAILURE,
+                DagsterRunStatus.CANCELED,
+            ):
+                break
+            time.sleep(2)
+        run = instance.get_runs()[0]
+        assert run.status == DagsterRunStatus.SUCCESS, run.status
+        queued = [
+            e
+            for e in instance.all_logs(run.run_id)
+            if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_ENQUEUED
+        ]
+        assert queued, "the run did not go through the queued run coordinator"
+    with duckdb.connect(str(dagster_dev["db"]), read_only=True) as conn:
+        assert conn.execute(
+            "select count(distinct date) from market_data.price_bars"
+        ).fetchone() == (30,)
+        assert conn.execute("select count(*) from portfolio.positions").fetchone()[0] == 9
+    # The UI's GraphQL endpoint knows both pipelines.
+    response = httpx.post(
+        f"http://127.0.0.1:{dagster_dev['port']}/graphql",
+        json={
+            "query": "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"
+        },
+        timeout=30,
+    )
+    jobs = {
+        j["name"]
+        for node in response.json()["data"]["repositoriesOrError"]["nodes"]
+        for j in node["jobs"]
+    }
+    assert {"sequential_pipeline", "parallel_pipeline"} <= jobs
