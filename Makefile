@@ -24,9 +24,11 @@ home:
 pipeline: install home
 	$(BIN)/python -m robo_dagster.quickstart
 
-## The Dagster UI and daemon on http://$(HOST):$(PORT).
+## The Dagster UI and daemon on http://$(HOST):$(PORT). It starts inside DAGSTER_HOME:
+## from the repo root, `dagster dev` would warn that ./dagster.yaml goes unused, when it
+## is in fact used through the link in DAGSTER_HOME.
 ui: install home
-	$(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h $(HOST) -p $(PORT)
 
 ## Command 1: install, run the pipeline, open the UI.
 run: pipeline ui

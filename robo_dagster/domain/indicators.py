@@ -1,23 +1,32 @@
 """Technical indicators for daily bars, computed for all symbols at once.
 
 The definitions are the standard, TA-Lib compatible ones (see ``compute_indicators``).
+Only numpy, pandas and BLAS (through numpy) do the work; nothing here knows Dagster.
 
 How it is computed, and why:
 
 - The long input is laid out as a wide ``(symbols, days)`` array whose rows are
   *left-aligned*: column 0 of every row is that symbol's first bar. Warm-ups then end in
   the same column for every symbol, symbols that start later need no special case, and
-  every indicator is a few array operations along the day axis. No Python loop runs
-  over symbols or days.
-- Running sums and the EMA/Wilder recursions ``y[t] = x[t] + d * y[t-1]`` are
-  evaluated as *blocked scans*: the day axis is cut into blocks of ``_BLOCK`` days, the
-  scan inside every block of every symbol is one matrix product with a small
-  triangular matrix (BLAS), and only the block-end values (1/16 of the data) go through
-  a sequential recursion. Element-by-element recursions (``np.cumsum``,
-  ``scipy.signal.lfilter``) are latency bound and were 5-9x slower here.
-- Symbols are processed in groups (``_CHUNK_BYTES`` per array) so that the twenty-odd
-  temporaries stay in cache and are reused instead of being freshly allocated for the
-  whole universe; each group is still handled with whole-array operations.
+  every indicator is a few whole-array operations along the day axis. No Python loop
+  runs over single symbols or days.
+- Getting there must not cost more than the indicators: rows already grouped by symbol
+  (a query ordered by symbol) or a full date-major panel (the market-data provider's
+  order) are recognised without hashing every symbol string; any other order is
+  ranked with a (symbol x date) presence grid instead of a sort.
+- Running sums and the EMA / Wilder recursions ``y[t] = g * x[t] + d * y[t-1]`` are
+  *blocked scans*: the day axis is cut into blocks of ``_BLOCK`` days, the scan inside
+  every block of every symbol is a product with a small triangular matrix (BLAS), and
+  only the block-end values (1/16 of the data) go through the recursion, itself done
+  the same way. Element-by-element recursions are latency bound: per value,
+  ``scipy.signal.lfilter`` took about 4x and ``np.cumsum`` 2.5x as long here.
+- Symbols go through in groups of neighbours (``_CHUNK_BYTES`` per array) so the
+  twenty-odd temporaries stay in cache and are reused rather than allocated for the
+  whole universe. Groups of symbols with the full history are computed straight into
+  the output block, with no copy in or out.
+- Running sums lose precision to cancellation; prices enter them relative to each
+  symbol's first close, and a window in which the close does not move is detected
+  exactly (a running count of changes) and gets exactly zero spread.
 """
 
 from __future__ import annotations
@@ -66,7 +75,7 @@ _LOCAL_PLANES = 2  # return_1d and log_return_1d only look at two bars
 _REQUIRED = ("symbol", "date", "high", "low", "close")
 
 _BLOCK = 16  # days per scan block; the matrix product costs _BLOCK flops per value
-_CHUNK_BYTES = 256 * 1024  # bytes per (symbols, days) temporary in one group
+_CHUNK_BYTES = 512 * 1024  # bytes per (symbols, days) temporary in one group
 
 
 def compute_indicators(bars: pd.DataFrame) -> pd.DataFrame:
@@ -122,9 +131,10 @@ def compute_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     if len(bars) == 0:
         return _empty_result(bars)
 
-    layout = _Layout.from_columns(bars["symbol"], bars["date"])
+    symbol, date = _column(bars, "symbol"), _column(bars, "date")
+    layout = _Layout.from_columns(symbol, date)
     close, high, low = (
-        layout.to_output_order(bars[col].to_numpy(dtype=np.float64))
+        layout.to_output_order(_column(bars, col).to_numpy(dtype=np.float64, na_value=np.nan))
         for col in ("close", "high", "low")
     )
     # All float columns share one (column, row) block that the frame wraps without a
@@ -133,10 +143,18 @@ def compute_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     block[0] = close
     _fill_block(close, high, low, layout.lengths, block[1:])
 
-    out = pd.DataFrame(block.T, columns=_FLOAT_COLUMNS, copy=False)
-    out.insert(0, "date", layout.take(bars["date"]))
-    out.insert(0, "symbol", layout.symbols_out(bars["symbol"]))
+    out = pd.DataFrame(block.T, columns=pd.Index(_FLOAT_COLUMNS), copy=False)
+    out.insert(0, "date", layout.take(date))
+    out.insert(0, "symbol", layout.symbols_out(symbol))
     return out
+
+
+def _column(bars: pd.DataFrame, name: str) -> pd.Series:
+    """bars[name], which must be a single column."""
+    column = bars[name]
+    if not isinstance(column, pd.Series):  # a repeated column name selects a frame
+        raise ValueError(f"bars has more than one {name!r} column")
+    return column
 
 
 # --------------------------------------------------------------------------- layout
@@ -165,10 +183,11 @@ class _Layout:
     @classmethod
     def from_columns(cls, symbol: pd.Series, date: pd.Series) -> _Layout:
         keys = _date_keys(date)
+        grouped = None
         if symbol.dtype == object:
             values = symbol.to_numpy()
-            # Hashing a million Python strings (pd.factorize) costs about as much as all
-            # the indicators; the two orders bars usually come in need far less.
+            # Hashing a million Python strings (pd.factorize) costs a third of all the
+            # indicators; the two orders bars usually come in need far less.
             grouped = _by_symbol_runs(values, keys)
             if isinstance(grouped, _Layout):
                 return grouped
@@ -181,44 +200,60 @@ class _Layout:
                 codes, uniques = grouped
         else:
             codes, uniques = pd.factorize(symbol, sort=True)
+        if grouped is None:  # grouped rows were already checked for output order
+            step = np.diff(codes)
+            in_order = bool(np.all((step > 0) | ((step == 0) & (np.diff(keys) > 0))))
+        else:
+            in_order = False
         if len(codes) and codes.min() < 0:
             raise ValueError("bars has rows without a symbol")
         uniques = np.asarray(uniques, dtype=object)
-
-        step = np.diff(codes)
-        if bool(np.all((step > 0) | ((step == 0) & (np.diff(keys) > 0)))):
+        if in_order:
             return cls(np.bincount(codes, minlength=len(uniques)), uniques)
-        # Any other order: rank each row among its symbol's dates with a presence grid
-        # (symbols x dates) and a running count along dates: O(rows), no sort.
+
         day = _day_index(keys, date)
-        grid = np.zeros((len(uniques), int(day.max()) + 1), dtype=bool)
-        grid[codes, day] = True
-        rank_grid = np.cumsum(grid, axis=1, dtype=np.int32)
+        n_days = int(day.max()) + 1
+        if len(uniques) * n_days > 64 * len(codes) + 10_000_000:
+            # Too sparse for the grid below (say, many short-lived symbols): sort.
+            perm = np.lexsort((day, codes))
+            same = np.diff(codes[perm]) == 0
+            if bool(np.any(same & (np.diff(day[perm]) == 0))):
+                raise ValueError("bars has repeated (symbol, date) rows")
+            return cls(np.bincount(codes, minlength=len(uniques)), uniques, perm)
+        # Rank each row among its symbol's dates with a presence grid (symbols x dates)
+        # and a running count along dates: O(rows), no sort of the rows.
+        cell = codes * n_days + day
+        grid = np.zeros(len(uniques) * n_days, dtype=bool)
+        grid[cell] = True
+        rank_grid = np.cumsum(grid.reshape(len(uniques), n_days), axis=1, dtype=np.int32)
         lengths = rank_grid[:, -1].astype(np.int64)
         if int(lengths.sum()) != len(codes):
             raise ValueError("bars has repeated (symbol, date) rows")
         starts = np.cumsum(lengths) - lengths
-        position = starts[codes] + rank_grid[codes, day] - 1
+        position = np.take(starts, codes) + np.take(rank_grid, cell) - 1
         perm = np.empty(len(codes), dtype=np.int64)
-        perm[position] = np.arange(len(codes))
+        np.put(perm, position, np.arange(len(codes)))
         return cls(lengths, uniques, perm)
 
     def to_output_order(self, values: np.ndarray) -> np.ndarray:
+        """A float column in output order (the input itself if already in order)."""
         if self.panel is not None:
             # A transposing copy streams through memory; a gather by perm would
             # touch a new cache line for every value.
             return values.reshape(self.panel).T.ravel()
-        return values if self.perm is None else values[self.perm]
+        # np.take is about twice as fast as fancy indexing for a plain gather.
+        return values if self.perm is None else np.take(values, self.perm)
 
     def take(self, column: pd.Series) -> pd.api.extensions.ExtensionArray:
         """The column in output order with its own dtype, not sharing memory."""
         values = column.array
         if self.panel is not None:
             days, n_symbols = self.panel
-            return values[:: n_symbols].take(np.tile(np.arange(days), n_symbols))
+            return values[::n_symbols].take(np.tile(np.arange(days), n_symbols))
         return values.copy() if self.perm is None else values.take(self.perm)
 
     def symbols_out(self, column: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
+        """The symbol column in output order, same dtype, not sharing memory."""
         if column.dtype != object:
             return self.take(column)
         if self.perm is None and self.panel is None:
@@ -262,14 +297,19 @@ def _date_major_panel(values: np.ndarray, keys: np.ndarray) -> _Layout | None:
     if rest:
         return None
     first = values[:n_symbols]
+    if pd.isna(first).any():
+        return None  # the long way reports the missing symbol
     # Blocks of n_symbols rows are whole dates if the date changes at every block
     # boundary (there are only n_days - 1 changes, so nowhere else); every block must
     # then list the same, sorted, distinct symbols as the first.
-    if not (
-        bool(np.all(step[n_symbols - 1 :: n_symbols] > 0))
-        and bool(np.all(first[1:] > first[:-1]))
-        and bool((values.reshape(n_days, n_symbols) == first).all())
-    ):
+    try:
+        if not (
+            bool(np.all(step[n_symbols - 1 :: n_symbols] > 0))
+            and bool(np.all(first[1:] > first[:-1]))
+            and bool((values.reshape(n_days, n_symbols) == first).all())
+        ):
+            return None
+    except TypeError:  # symbols that do not compare with each other: the long way
         return None
     return _Layout(np.full(n_symbols, n_days), first.copy(), panel=(n_days, n_symbols))
 
@@ -310,194 +350,239 @@ def _fill_block(
 ) -> None:
     """Write the indicator planes for long (symbol, bar) ordered inputs into out.
 
-    out has shape (planes, rows) in output order. Symbols are taken in groups; each
-    group is laid out left-aligned into (symbols, days) arrays.
+    out has shape (planes, rows) in output order. Symbols go through in groups, each
+    laid out as left-aligned (symbols, days) arrays of the longest history's width.
+
+    Neighbours with that full history are rows of the long arrays as they are, and
+    their output slice is the plane stack itself: those groups need no copy in or out.
+    Symbols with a shorter history (and short runs of full ones between them) are
+    gathered into groups of their own, padded, and scattered back.
     """
     width = int(lengths.max())
     group = max(1, _CHUNK_BYTES // (8 * width))
     starts = np.r_[0, np.cumsum(lengths)]
-    # One workspace per group size (the last group may be smaller): the scans need
-    # C-contiguous arrays, which slices of a bigger workspace are not.
-    workspaces: dict[int, _Workspace] = {}
-    for first in range(0, len(lengths), group):
-        last = min(first + group, len(lengths))
-        if last - first not in workspaces:
-            workspaces[last - first] = _Workspace(last - first, width)
-        rows = slice(int(starts[first]), int(starts[last]))
-        workspaces[last - first].run(
-            close[rows], high[rows], low[rows], lengths[first:last], out[:, rows]
+    # Runs of neighbours with the full history; runs too short to fill a decent group
+    # (a small group costs more than copying) join the gathered symbols.
+    full = lengths == width
+    edges = np.flatnonzero(np.diff(full.astype(np.int8))) + 1
+    run_first, run_end = np.r_[0, edges], np.r_[edges, len(lengths)]
+    long_run = full[run_first] & (run_end - run_first >= max(1, group // 4))
+    gathered = ~np.repeat(long_run, run_end - run_first)
+    in_place = [
+        (a, min(a + group, end))
+        for first, end in zip(run_first[long_run].tolist(), run_end[long_run].tolist(), strict=True)
+        for a in range(first, end, group)
+    ]
+
+    # One set of work arrays, sized for the largest group: fresh ones per group cost
+    # page faults and cache misses that showed up as 2x the time of the arithmetic.
+    space = _Workspace(min(group, len(lengths)), width)
+
+    for first, last in in_place:
+        span = slice(int(starts[first]), int(starts[last]))
+        block = np.reshape(out[:, span], (_N_PLANES, last - first, width), copy=False)
+        space.rows(last - first).run(
+            [v[span].reshape(last - first, width) for v in (close, high, low)], block
         )
+    picked = np.flatnonzero(gathered)
+    for k in range(0, len(picked), group):
+        symbols = picked[k : k + group]
+        size = lengths[symbols]
+        offsets = np.cumsum(size) - size
+        rows = np.repeat(starts[symbols] - offsets, size) + np.arange(int(size.sum()))
+        work = space.rows(len(symbols))
+        valid = np.arange(width) < size[:, None]
+        for plane, values in zip(work.aligned, (close, high, low), strict=True):
+            _left_align(values[rows], size, valid, plane)
+        work.run(list(work.aligned), work.planes, size)
+        out[:, rows] = work.planes[:, valid]
 
 
 class _Workspace:
-    """Preallocated per-group arrays, reused for every group of symbols."""
+    """Arrays for one group of symbols, allocated once and reused by every group.
+
+    Every array is a stack of (symbols, days) planes; ``rows(m)`` gives the same
+    workspace cut to the first m symbols, whose planes are still C-contiguous.
+    """
+
+    _ARRAYS = (
+        "aligned",
+        "planes",
+        "sums_in",
+        "sums",
+        "wilder_in",
+        "wilder",
+        "ema_in",
+        "tmp",
+        "moved",
+        "changes",
+    )
 
     def __init__(self, n_symbols: int, width: int) -> None:
         shape = (n_symbols, width)
         self.width = width
-        self.inputs = np.empty((3, *shape))  # close, high, low
-        self.planes = np.empty((_N_PLANES, *shape))
-        self.sums_in = np.empty((4, *shape))  # dev, dev^2, r, r^2 for running sums
+        self.n_symbols = n_symbols
+        self.aligned = np.empty((3, *shape))  # close, high, low of gathered groups
+        self.planes = np.empty((_N_PLANES, *shape))  # their indicators
+        self.sums_in = np.empty((4, *shape))  # dev, dev^2, r, r^2 (see _indicators)
         self.sums = np.empty((4, *shape))
         self.wilder_in = np.empty((3, *shape))  # gain, loss, true range
         self.wilder = np.empty((3, *shape))
-        self.ema_in = np.empty(shape)
+        self.ema_in = np.empty((2, *shape))
         self.tmp = np.empty((2, *shape))
         self.moved = np.empty(shape, dtype=bool)
         self.changes = np.empty(shape, dtype=np.int32)
 
-    def run(
-        self,
-        close: np.ndarray,
-        high: np.ndarray,
-        low: np.ndarray,
-        lengths: np.ndarray,
-        out: np.ndarray,
-    ) -> None:
-        m = len(lengths)
-        full = bool((lengths == lengths[0]).all())
-        inputs = self.inputs
-        valid = None if full else np.arange(self.width) < lengths[:, None]
-        for plane, values in zip(inputs, (close, high, low), strict=True):
-            _left_align(values, lengths, full, valid, plane)
+    def rows(self, n_symbols: int) -> _Workspace:
+        """This workspace cut to its first ``n_symbols`` symbols (views, no copies)."""
+        if n_symbols == self.n_symbols:
+            return self
+        view = object.__new__(_Workspace)
+        view.width, view.n_symbols = self.width, n_symbols
+        for name in self._ARRAYS:
+            full = getattr(self, name)
+            setattr(view, name, full[..., :n_symbols, :])
+        return view
 
+    def run(
+        self, inputs: list[np.ndarray], planes: np.ndarray, lengths: np.ndarray | None = None
+    ) -> None:
+        """Indicators of one group from left-aligned (symbols, days) closes, highs and
+        lows (not modified) into the (planes, symbols, days) stack ``planes``.
+
+        ``lengths`` (default: all the full width) only matters for leading gaps.
+        """
+        width = self.width
+        if lengths is None:
+            lengths = np.full(len(inputs[0]), width)
         lead = _leading_gaps(inputs, lengths)
         if lead is not None:
-            inputs[...] = _shift(inputs, -lead, fill=None)
+            inputs = list(_shift(np.stack(inputs), -lead, fill=None))
+        close, high, low = inputs
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            self._indicators()
-        planes = self.planes
+            if not self._indicators(close, high, low, planes, returns=True):
+                # Some bar cannot enter the sums and recursions (NaN, inf, a price ratio
+                # <= 0): its symbol is held flat from that bar on, recomputed, and cut.
+                c, h, lo = (np.array(x) for x in inputs)  # never write the caller's data
+                ends = _first_bad_bar(c, h, lo)
+                _hold_from((c, h, lo), ends)
+                self._indicators(c, h, lo, planes, returns=False)
+                planes[_LOCAL_PLANES:, np.arange(width) >= ends[:, None]] = np.nan
         if lead is not None:
             planes[...] = _shift(planes, lead, fill=np.nan)
 
-        if full:
-            out.reshape(_N_PLANES, m, -1)[...] = planes[:, :, : lengths[0]]
-        else:
-            out[...] = planes[:, valid]
+    def _indicators(
+        self, c: np.ndarray, h: np.ndarray, lo: np.ndarray, planes: np.ndarray, returns: bool
+    ) -> bool:
+        """Fill the planes from left-aligned (symbols, days) closes/highs/lows.
 
-    def _indicators(self) -> None:
-        c, h, lo = self.inputs
-        planes = self.planes
+        Skips the two return planes unless ``returns``. Returns False if an input was
+        not usable (the planes are then garbage), which costs nothing to detect: such a
+        value makes the running sums or the smoothed true range non-finite to the end.
+        """
         p = {name: planes[i] for name, i in _PLANE.items()}
         tmp = self.tmp
         width = self.width
+        dev, dev2, r, r2 = self.sums_in
 
-        # Returns (kept bar-local even when the rest is cut at a gap).
+        # Returns; the log returns and their squares also go into running sums.
         ratio = tmp[0]
         ratio[:, 0] = np.nan
         np.divide(c[:, 1:], c[:, :-1], out=ratio[:, 1:])
-        np.subtract(ratio, 1.0, out=p["return_1d"])
-        np.log(ratio, out=p["log_return_1d"])
-
-        gain, loss, true_range = self.wilder_in
-        _true_range(c, h, lo, true_range, tmp[1])
-
-        # Everything below needs finite inputs: the blocked scans would smear a NaN over
-        # its whole block, backwards in time too. A bad bar is rare, so it is detected
-        # with two cheap checks and only then located and cut.
-        ends = None
-        if not (
-            np.isfinite(p["log_return_1d"][:, 1:]).all()
-            and np.isfinite(true_range[:, 1:]).all()
-            and np.isfinite(c[:, 0]).all()
-        ):
-            ends = _first_bad_bar(c, h, lo, p["log_return_1d"], true_range)
-            _hold_from(self.inputs, ends)
-            np.divide(c[:, 1:], c[:, :-1], out=ratio[:, 1:])
-            _true_range(c, h, lo, true_range, tmp[1])
-            log_ret = np.log(ratio, out=ratio)
-        else:
-            log_ret = p["log_return_1d"]
+        if returns:
+            np.subtract(ratio, 1.0, out=p["return_1d"])
+        np.log(ratio, out=ratio)
+        if returns:
+            p["log_return_1d"][...] = ratio
+        r[:, 0] = 0.0
+        r[:, 1:] = ratio[:, 1:]
+        np.multiply(r, r, out=r2)
 
         # Running sums of prices relative to each symbol's first close: the sums stay
         # small (precision of the windowed differences) and a flat series sums zeros.
-        dev, dev2, r, r2 = self.sums_in
         ref = c[:, :1]
         np.subtract(c, ref, out=dev)
         np.multiply(dev, dev, out=dev2)
-        r[:, 0] = 0.0
-        r[:, 1:] = log_ret[:, 1:]
-        np.multiply(r, r, out=r2)
         sums = self.sums
-        _scan(self.sums_in, 1.0, sums)
+        _scan(self.sums_in, (1.0,) * 4, (1.0,) * 4, sums)
 
-        # Bars since the last change of close, as a running count of changes: a window
-        # whose count is unchanged is flat, and its std is set to exactly 0 instead of
-        # the cancellation noise of differenced sums.
+        # A running count of close changes: a window over which it does not move is
+        # flat, and gets a std of exactly 0 instead of the cancellation noise of
+        # differenced sums.
         moved, changes = self.moved, self.changes
         np.not_equal(c[:, 1:], c[:, :-1], out=moved[:, 1:])
         changes[:, 0] = 0
         np.cumsum(moved[:, 1:], axis=1, dtype=np.int32, out=changes[:, 1:])
 
+        half_width = tmp[1]
         for n in SMA_PERIODS:
-            _window_sum(sums[0], n, p[f"sma_{n}"])
-            p[f"sma_{n}"][:, n - 1 :] *= 1.0 / n
-            p[f"sma_{n}"][:, n - 1 :] += ref
-        _bollinger(sums, changes, c, p, tmp[1])
+            sma = p[f"sma_{n}"]
+            _window_sum(sums[0], n, sma)
+            sma[:, n - 1 :] *= 1.0 / n
+            if n == BB_PERIOD:  # the variance wants the mean of dev, before ref is added
+                _bollinger_half_width(sums[1], sma, half_width)
+            sma[:, n - 1 :] += ref
+        _bollinger(half_width, changes, c, p)
         _realized_vol(sums, changes, p["realized_vol_20"], tmp[1])
 
+        # Both EMAs in one scan (their planes are neighbours), then the signal line.
         ema_in = self.ema_in
-        for n, name in ((EMA_FAST, "ema_12"), (EMA_SLOW, "ema_26")):
-            _seed_input(c, 0, n, 2.0 / (n + 1), ema_in)
-            _scan(ema_in, 1.0 - 2.0 / (n + 1), p[name])
+        alphas = (2.0 / (EMA_FAST + 1), 2.0 / (EMA_SLOW + 1))
+        for plane, n, alpha in zip(ema_in, (EMA_FAST, EMA_SLOW), alphas, strict=True):
+            plane[:, n:] = c[:, n:]
+            _seed_input(plane, c, 0, n, alpha)
+        emas = planes[_PLANE["ema_12"] : _PLANE["ema_26"] + 1]
+        _scan(ema_in, tuple(1.0 - a for a in alphas), alphas, emas)
         np.subtract(p["ema_12"], p["ema_26"], out=p["macd"])
         alpha = 2.0 / (MACD_SIGNAL + 1)
-        _seed_input(p["macd"], EMA_SLOW - 1, MACD_SIGNAL, alpha, ema_in)
-        _scan(ema_in, 1.0 - alpha, p["macd_signal"])
+        first = EMA_SLOW - 1
+        ema_in[0, :, first + MACD_SIGNAL :] = p["macd"][:, first + MACD_SIGNAL :]
+        _seed_input(ema_in[0], p["macd"], first, MACD_SIGNAL, alpha)
+        signal = planes[_PLANE["macd_signal"] : _PLANE["macd_signal"] + 1]
+        _scan(ema_in[:1], (1.0 - alpha,), (alpha,), signal)
         np.subtract(p["macd"], p["macd_signal"], out=p["macd_hist"])
 
         # Gains, losses and true ranges share the Wilder smoothing: one scan for all.
+        gain, loss, true_range = self.wilder_in
         change = tmp[1]
         np.subtract(c[:, 1:], c[:, :-1], out=change[:, 1:])
         gain[:, 0] = loss[:, 0] = 0.0
         np.maximum(change[:, 1:], 0.0, out=gain[:, 1:])
-        np.minimum(change[:, 1:], 0.0, out=loss[:, 1:])
-        np.negative(loss, out=loss)
-        wilder_in = self.wilder_in
-        for plane in wilder_in:
-            _seed_input(plane, 1, RSI_PERIOD, 1.0 / RSI_PERIOD, plane)
-        wilder = self.wilder
-        _scan(wilder_in, 1.0 - 1.0 / RSI_PERIOD, wilder)
+        np.subtract(gain[:, 1:], change[:, 1:], out=loss[:, 1:])  # = max(-change, 0)
+        _true_range(c, h, lo, true_range, tmp[1])
+        wilder_in, wilder = self.wilder_in, self.wilder
+        alpha = 1.0 / RSI_PERIOD
+        _seed_input(wilder_in, wilder_in, 1, RSI_PERIOD, alpha)
+        _scan(wilder_in, (1.0 - alpha,) * 3, (alpha,) * 3, wilder)
         total = np.add(wilder[0], wilder[1], out=tmp[1])
+        # TA-Lib gives 0 (not 50) when there was no movement at all: with the floor,
+        # 0 / 0 becomes 0 / tiny = 0, and any real total is left unchanged.
+        np.maximum(total, np.finfo(np.float64).tiny, out=total)
         rsi = np.divide(wilder[0], total, out=p["rsi_14"])
         rsi *= 100.0
-        np.copyto(rsi, 0.0, where=total == 0.0)  # flat: TA-Lib says 0, not 50
         p["atr_14"][...] = wilder[2]
 
-        _warmup_nans(p, width)
-        if ends is not None:
-            cut = np.arange(width) >= ends[:, None]
-            planes[_LOCAL_PLANES:, cut] = np.nan
+        _warmup_nans(p, width, returns)
+        return bool(np.isfinite(sums[:, :, -1]).all() and np.isfinite(wilder[2, :, -1]).all())
 
 
 def _left_align(
-    values: np.ndarray,
-    lengths: np.ndarray,
-    full: bool,
-    valid: np.ndarray | None,
-    out: np.ndarray,
+    values: np.ndarray, lengths: np.ndarray, valid: np.ndarray, out: np.ndarray
 ) -> None:
     """Long (symbol, bar) values -> rows of out, padded by repeating the last bar.
 
     Padding with the last value (not NaN) keeps the scans finite; it lies after the
     symbol's end, and everything is causal, so it never reaches a real output.
     """
-    if full:
-        n = int(lengths[0])
-        out[:, :n] = values.reshape(len(lengths), n)
-        out[:, n:] = out[:, n - 1 : n]
-    else:
-        ends = np.cumsum(lengths) - 1
-        last = values[np.maximum(ends, 0)]
-        out[...] = np.where(lengths > 0, last, 1.0)[:, None]
-        out[valid] = values
+    out[...] = values[np.cumsum(lengths) - 1][:, None]
+    out[valid] = values
 
 
-def _leading_gaps(inputs: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
+def _leading_gaps(inputs: list[np.ndarray], lengths: np.ndarray) -> np.ndarray | None:
     """Per symbol, the number of leading bars without finite high/low/close; None if 0."""
-    if np.isfinite(inputs[:, :, 0]).all():
+    if all(np.isfinite(x[:, 0]).all() for x in inputs):
         return None
-    complete = np.isfinite(inputs).all(axis=0)
+    complete = np.logical_and.reduce([np.isfinite(x) for x in inputs])
     return np.where(complete.any(axis=1), complete.argmax(axis=1), lengths).astype(np.int64)
 
 
@@ -515,22 +600,22 @@ def _shift(stack: np.ndarray, by: np.ndarray, fill: float | None) -> np.ndarray:
     return np.where((cols >= 0) & (cols < width), moved, fill)
 
 
-def _first_bad_bar(
-    c: np.ndarray, h: np.ndarray, lo: np.ndarray, log_ret: np.ndarray, true_range: np.ndarray
-) -> np.ndarray:
-    """Per symbol, the first bar whose data cannot enter the indicators (else width)."""
-    bad = np.empty(c.shape, dtype=bool)
-    bad[:, 0] = ~(np.isfinite(c[:, 0]) & np.isfinite(h[:, 0]) & np.isfinite(lo[:, 0]))
-    bad[:, 1:] = ~(np.isfinite(log_ret[:, 1:]) & np.isfinite(true_range[:, 1:]))
+def _first_bad_bar(c: np.ndarray, h: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Per symbol, the first bar that cannot enter the indicators (else the width):
+    a non-finite high, low or close, or a close whose ratio to the previous one is not
+    a positive finite number (its log return would be NaN or infinite)."""
+    bad = ~(np.isfinite(c) & np.isfinite(h) & np.isfinite(lo))
+    ratio = c[:, 1:] / c[:, :-1]
+    bad[:, 1:] |= ~(np.isfinite(ratio) & (ratio > 0))
     return np.where(bad.any(axis=1), bad.argmax(axis=1), c.shape[1])
 
 
-def _hold_from(inputs: np.ndarray, ends: np.ndarray) -> None:
+def _hold_from(inputs: tuple[np.ndarray, ...], ends: np.ndarray) -> None:
     """Replace each row's bars from ``ends`` on by its last good close (1.0 if none).
 
     A flat continuation keeps every scan finite; those bars are NaN-ed afterwards.
     """
-    width = inputs.shape[-1]
+    width = inputs[0].shape[-1]
     last_good = np.take_along_axis(inputs[0], np.maximum(ends - 1, 0)[:, None], axis=1)
     last_good = np.where(ends[:, None] > 0, last_good, 1.0)
     cut = np.arange(width) >= ends[:, None]
@@ -541,77 +626,98 @@ def _hold_from(inputs: np.ndarray, ends: np.ndarray) -> None:
 def _true_range(
     c: np.ndarray, h: np.ndarray, lo: np.ndarray, out: np.ndarray, tmp: np.ndarray
 ) -> None:
-    """TR[t] = max(high - low, |high - prev close|, |low - prev close|); TR[0] = 0."""
+    """TR[t] = max(high - low, |high - prev close|, |low - prev close|); TR[0] = 0.
+
+    For high >= low that is max(high, prev) - min(low, prev), bit for bit (the same
+    difference is taken, and rounding is monotonic), in three passes instead of
+    seven. A group with an inverted bar (high < low) gets TA-Lib's formula itself.
+    """
+    prev, hi, low = c[:, :-1], h[:, 1:], lo[:, 1:]
     out[:, 0] = 0.0
-    np.subtract(h[:, 1:], lo[:, 1:], out=out[:, 1:])
-    for side in (h, lo):
-        np.subtract(side[:, 1:], c[:, :-1], out=tmp[:, 1:])
-        np.abs(tmp[:, 1:], out=tmp[:, 1:])
-        np.maximum(out[:, 1:], tmp[:, 1:], out=out[:, 1:])
+    body, scratch = out[:, 1:], tmp[:, 1:]
+    if not (hi < low).any():
+        np.maximum(hi, prev, out=body)
+        np.minimum(low, prev, out=scratch)
+        body -= scratch
+        return
+    np.subtract(hi, low, out=body)
+    for side in (hi, low):
+        np.subtract(side, prev, out=scratch)
+        np.abs(scratch, out=scratch)
+        np.maximum(body, scratch, out=body)
 
 
-@lru_cache(maxsize=16)
-def _scan_matrix(decay: float) -> np.ndarray:
-    """Block matrix M[i, k] = decay**(k - i) for i <= k, else 0: x_block @ M scans it."""
+@lru_cache(maxsize=32)
+def _scan_matrices(
+    decays: tuple[float, ...], gains: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per plane, the block matrix g * d**(k - i) for i <= k, else 0 (a block times it
+    is the block's scan), shaped (planes, 1, B, B); and d / g shaped (planes, 1)."""
     k = np.arange(_BLOCK)
-    lag = k[None, :] - k[:, None]
-    return np.where(lag >= 0, decay ** np.maximum(lag, 0).astype(np.float64), 0.0)
+    lag = (k[None, :] - k[:, None]).astype(np.float64)
+    d = np.asarray(decays, dtype=np.float64)[:, None, None]
+    g = np.asarray(gains, dtype=np.float64)[:, None, None]
+    mats = np.where(lag >= 0, g * d ** np.maximum(lag, 0.0), 0.0)
+    return mats[:, None], (d / g)[:, :, 0]
 
 
-def _scan(x: np.ndarray, decay: float, out: np.ndarray) -> None:
-    """out[..., t] = x[..., t] + decay * out[..., t-1] from a zero state, along days.
+def _scan(
+    x: np.ndarray, decays: tuple[float, ...], gains: tuple[float, ...], out: np.ndarray
+) -> None:
+    """out[p, :, t] = gains[p] * x[p, :, t] + decays[p] * out[p, :, t-1], zero state.
 
-    decay = 1 gives running sums. x and out are C-contiguous; x is used as scratch.
+    x and out are (planes, symbols, days); decay 1 and gain 1 give running sums. x is
+    C-contiguous and used as scratch; out needs contiguous planes only.
 
     The days are cut into blocks of ``_BLOCK``. A matrix-vector product gives every
-    block's own scan value at its end; a short recursion over blocks turns those into
-    the true values at block ends; adding ``decay * (previous block end)`` to each
-    block's first input then makes one matrix product with the block matrix produce
-    the final values. Both products run per symbol row (a stack looped in C), small
-    enough that OpenBLAS stays single-threaded: waking its threads for one big
-    product cost 30x the arithmetic on a busy machine.
+    block's own scan value at its end; the recursion over blocks (the same scan with
+    decay**_BLOCK, on 1/16 of the values) turns those into the true values at block
+    ends; adding ``decay / gain * (previous block end)`` to each block's first input
+    then makes one matrix product with the block matrix produce the final values. The
+    products run per symbol row (a stack looped in C), each small enough for OpenBLAS
+    to stay single-threaded: waking its threads for one big product cost over 10x the
+    arithmetic on a busy machine.
     """
-    matrix = _scan_matrix(decay)
-    width = x.shape[-1]
+    mats, carry_scale = _scan_matrices(decays, gains)
+    n_planes, _, width = x.shape
     n_blocks, tail = divmod(width, _BLOCK)
-    x2 = x.reshape(-1, width)
-    out2 = out.reshape(-1, width)
+    split = n_blocks * _BLOCK
     carry_out = None
     if n_blocks:
-        split = n_blocks * _BLOCK
-        blocks = x2[:, :split].reshape(-1, n_blocks, _BLOCK)
-        ends = np.matmul(blocks, matrix[:, -1])
-        if decay == 1.0:
-            carry = np.cumsum(ends, axis=1)
+        blocks = np.reshape(x[..., :split], (n_planes, -1, n_blocks, _BLOCK), copy=False)
+        ends = np.matmul(blocks, mats[..., -1:])[..., 0]
+        if all(decay == 1.0 for decay in decays):
+            carry = np.cumsum(ends, axis=-1)
         else:
-            # The recursion over blocks is the same scan with decay**_BLOCK, on 1/16 of
-            # the values (lfilter's per-call overhead made it the slowest step).
             carry = np.empty_like(ends)
-            _scan(ends, decay**_BLOCK, carry)
-        blocks[:, 1:, 0] += decay * carry[:, :-1]
-        np.matmul(blocks, matrix, out=out2[:, :split].reshape(-1, n_blocks, _BLOCK))
-        carry_out = carry[:, -1]
+            block_decays = tuple(decay**_BLOCK for decay in decays)
+            _scan(ends, block_decays, (1.0,) * n_planes, carry)
+        blocks[..., 1:, 0] += carry_scale[..., None] * carry[..., :-1]
+        target = np.reshape(out[..., :split], (n_planes, -1, n_blocks, _BLOCK), copy=False)
+        np.matmul(blocks, mats, out=target)
+        carry_out = carry[..., -1]
     if tail:
-        rest = x2[:, width - tail :]
+        rest = x[..., split:]
         if carry_out is not None:
-            rest[:, 0] += decay * carry_out
-        out2[:, width - tail :] = rest @ matrix[:tail, :tail]
+            rest[..., 0] += carry_scale * carry_out
+        out[..., split:] = np.matmul(rest, mats[:, 0, :tail, :tail])
 
 
-def _seed_input(x: np.ndarray, first: int, n: int, alpha: float, out: np.ndarray) -> None:
-    """Input for ``_scan`` that yields the seeded EMA of x[first:] (may alias x).
+def _seed_input(u: np.ndarray, x: np.ndarray, first: int, n: int, alpha: float) -> None:
+    """Make u (holding x from bar first+n on) the ``_scan`` input, with gain alpha, of
+    the EMA of x[..., first:] seeded with its mean over n bars (TA-Lib style).
 
-    The EMA is mean(x[first:first+n]) at bar first+n-1 and then
-    alpha * x[t] + (1 - alpha) * ema[t-1]; zeros before the seed give the zero state.
+    The EMA is mean(x[first:first+n]) at bar first+n-1, then
+    alpha * x[t] + (1 - alpha) * ema[t-1]. Zeros before the seed give the zero state,
+    and the seed enters divided by alpha because the scan multiplies it back.
     """
     seed_at = first + n - 1
-    if seed_at >= x.shape[1]:
-        out[...] = 0.0
+    if seed_at >= x.shape[-1]:
+        u[...] = 0.0
         return
-    seed = x[:, first : seed_at + 1].mean(axis=1)
-    np.multiply(x[:, seed_at + 1 :], alpha, out=out[:, seed_at + 1 :])
-    out[:, :seed_at] = 0.0
-    out[:, seed_at] = seed
+    seed = x[..., first : seed_at + 1].mean(axis=-1)
+    u[..., :seed_at] = 0.0
+    u[..., seed_at] = seed / alpha
 
 
 def _window_sum(running: np.ndarray, n: int, out: np.ndarray) -> None:
@@ -622,66 +728,76 @@ def _window_sum(running: np.ndarray, n: int, out: np.ndarray) -> None:
     np.subtract(running[:, n:], running[:, :-n], out=out[:, n:])
 
 
-def _bollinger(
-    sums: np.ndarray,
-    changes: np.ndarray,
-    c: np.ndarray,
-    p: dict[str, np.ndarray],
-    tmp: np.ndarray,
-) -> None:
+def _bollinger_half_width(running_sq: np.ndarray, mean_dev: np.ndarray, out: np.ndarray) -> None:
+    """BB_WIDTH * population std of the last BB_PERIOD closes, from bar BB_PERIOD-1 on.
+
+    ``mean_dev`` holds the window mean of dev = close - ref and ``running_sq`` the
+    running sums of dev**2.
+    """
     n = BB_PERIOD
-    mid, upper, lower = p["bb_middle"], p["bb_upper"], p["bb_lower"]
-    if sums.shape[-1] < n:
+    if mean_dev.shape[1] < n:
         return
-    # A flat window's mean is its close exactly, not the rounded difference of sums;
-    # sma_20 gets the same value so the middle band stays identical to it.
-    flat = changes[:, n - 1 :] == changes[:, : changes.shape[1] - n + 1]
-    np.copyto(p[f"sma_{n}"][:, n - 1 :], c[:, n - 1 :], where=flat)
-    mid[...] = p[f"sma_{n}"]
-    s1 = upper  # scratch: the windowed sums, overwritten below
-    s2 = tmp
-    _window_sum(sums[0], n, s1)
-    _window_sum(sums[1], n, s2)
-    var = s2[:, n - 1 :]
-    s1 = s1[:, n - 1 :]
-    np.multiply(s1, s1, out=s1)
-    s1 *= 1.0 / n
-    var -= s1
+    _window_sum(running_sq, n, out)
+    var = out[:, n - 1 :]
     var *= 1.0 / n
+    md = mean_dev[:, n - 1 :]
+    var -= md * md
     np.maximum(var, 0.0, out=var)  # cancellation can leave a tiny negative variance
-    np.copyto(var, 0.0, where=flat)
-    width = np.sqrt(var, out=var)
-    width *= BB_WIDTH
-    np.add(mid[:, n - 1 :], width, out=upper[:, n - 1 :])
-    np.subtract(mid[:, n - 1 :], width, out=lower[:, n - 1 :])
+    np.sqrt(var, out=var)
+    var *= BB_WIDTH
+
+
+def _bollinger(
+    half_width: np.ndarray, changes: np.ndarray, c: np.ndarray, p: dict[str, np.ndarray]
+) -> None:
+    """The three bands from the finished sma_20 and ``_bollinger_half_width``."""
+    n = BB_PERIOD
+    width = c.shape[1]
+    if width < n:
+        return
+    sma, half = p[f"sma_{n}"][:, n - 1 :], half_width[:, n - 1 :]
+    # A flat window (no change of close inside it) has exactly zero std, and its mean
+    # is its close exactly, not the rounded difference of running sums. sma_20 gets the
+    # same value so that it stays identical to the middle band.
+    flat = changes[:, n - 1 :] == changes[:, : width - n + 1]
+    if flat.any():
+        np.copyto(half, 0.0, where=flat)
+        np.copyto(sma, c[:, n - 1 :], where=flat)
+    p["bb_middle"][:, n - 1 :] = sma
+    np.add(sma, half, out=p["bb_upper"][:, n - 1 :])
+    np.subtract(sma, half, out=p["bb_lower"][:, n - 1 :])
 
 
 def _realized_vol(sums: np.ndarray, changes: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+    """Annualized sample std of the last VOL_WINDOW log returns, from bar VOL_WINDOW on.
+
+    sums[2] and sums[3] are running sums of the log returns r (r = 0 on bar 0) and of
+    r**2, so n * (sample variance) * (n - 1) / n = sum r**2 - (sum r)**2 / n; the
+    1 / (n - 1) and the 252 are applied after the square root, in one multiplication.
+    """
     n = VOL_WINDOW
     if sums.shape[-1] <= n:
         return
-    # Log returns at bars t-n+1..t: their running sums include r[0] = 0, so the window
-    # sum is running[t] - running[t-n], for t >= n.
     s1 = tmp[:, n:]
     np.subtract(sums[2][:, n:], sums[2][:, :-n], out=s1)
     var = out[:, n:]
     np.subtract(sums[3][:, n:], sums[3][:, :-n], out=var)
+    s1 *= 1.0 / np.sqrt(n)
     np.multiply(s1, s1, out=s1)
-    s1 *= 1.0 / n
     var -= s1
-    var *= 1.0 / (n - 1)
     np.maximum(var, 0.0, out=var)
-    # n+1 equal closes = n zero returns: exactly zero volatility.
-    np.copyto(var, 0.0, where=changes[:, n:] == changes[:, :-n])
+    # n + 1 equal closes are n zero returns: exactly zero volatility. (Their sums
+    # cancel exactly already; this keeps it so whatever the rounding elsewhere.)
+    flat = changes[:, n:] == changes[:, :-n]
+    if flat.any():
+        np.copyto(var, 0.0, where=flat)
     np.sqrt(var, out=var)
-    var *= np.sqrt(TRADING_DAYS_PER_YEAR)
+    var *= np.sqrt(TRADING_DAYS_PER_YEAR / (n - 1))
 
 
-def _warmup_nans(p: dict[str, np.ndarray], width: int) -> None:
+def _warmup_nans(p: dict[str, np.ndarray], width: int, returns: bool) -> None:
     """NaN the bars before each indicator's first value (bar numbers from 0)."""
     first = {
-        "return_1d": 1,
-        "log_return_1d": 1,
         "rsi_14": RSI_PERIOD,
         "atr_14": ATR_PERIOD,
         "ema_12": EMA_FAST - 1,
@@ -695,11 +811,14 @@ def _warmup_nans(p: dict[str, np.ndarray], width: int) -> None:
         "realized_vol_20": VOL_WINDOW,
         **{f"sma_{n}": n - 1 for n in SMA_PERIODS},
     }
+    if returns:
+        first.update(return_1d=1, log_return_1d=1)
     for name, bars in first.items():
         p[name][:, : min(bars, width)] = np.nan
 
 
 def _empty_result(bars: pd.DataFrame) -> pd.DataFrame:
+    """The output columns and dtypes, without rows."""
     out = pd.DataFrame({name: np.empty(0) for name in _FLOAT_COLUMNS})
     out.insert(0, "date", bars["date"].array[:0])
     out.insert(0, "symbol", bars["symbol"].array[:0])

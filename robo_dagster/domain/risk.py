@@ -71,7 +71,7 @@ def portfolio_risk(
     mv = marked.set_index("symbol")["market_value"]
     quantities = marked.set_index("symbol")["quantity"].astype(float)
     long_mv = float(mv[mv > 0].sum())
-    short_mv = float(-mv[mv < 0].sum())
+    short_mv = float(mv[mv < 0].abs().sum())
     weights = mv / equity
     largest = weights.abs().idxmax() if len(weights) else ""
     pnl = holdings_pnl_history(quantities, closes)

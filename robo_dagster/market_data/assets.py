@@ -1,19 +1,13 @@
 """Assets of the ``market_data`` group. Bodies stay thin: fetch, call ``domain``, return."""
 
 import datetime as dt
+import json
 
 import pandas as pd
-from dagster import (
-    AssetExecutionContext,
-    AssetIn,
-    BackfillPolicy,
-    Config,
-    MetadataValue,
-    Output,
-    asset,
-)
+from dagster import AssetExecutionContext, BackfillPolicy, Config, MetadataValue, Output
 from pydantic import Field
 
+from robo_dagster.asset_defaults import group_asset, upstream
 from robo_dagster.domain import calendar
 from robo_dagster.domain.indicators import compute_indicators
 from robo_dagster.domain.market_sim import RISK_FREE_RATE
@@ -26,21 +20,11 @@ from robo_dagster.providers import MarketDataProvider
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "market_data"
-OWNERS = ["team:market-data"]
+market_data_asset = group_asset(GROUP, owners=["team:market-data"])
 QUARANTINE_TABLE = "market_data.price_bars_quarantine"
 
 
-def _in(name: str) -> AssetIn:
-    return AssetIn(key=[GROUP, name])
-
-
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    code_version="1",
-)
+@market_data_asset()
 def universe(market: MarketDataProvider) -> Output[pd.DataFrame]:
     """The tradable universe: the seed's five symbols, the SPY benchmark, the watchlist
     and, for benchmarks, generated symbols (``ROBO_UNIVERSE_SIZE``)."""
@@ -55,16 +39,11 @@ def universe(market: MarketDataProvider) -> Output[pd.DataFrame]:
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"universe": _in("universe")},
+@market_data_asset(
+    ins={"universe": upstream(GROUP, "universe")},
     partitions_def=TRADING_DAYS,
     backfill_policy=BackfillPolicy.single_run(),
     metadata={"partition_expr": "date"},
-    code_version="1",
 )
 def price_bars(
     context: AssetExecutionContext,
@@ -83,8 +62,8 @@ def price_bars(
     )
     bars = require_rows(market.daily_bars(symbols, sessions), "price_bars")
     valid, rejected = split_valid_bars(bars)
+    quarantine_bars(warehouse, rejected, context.run_id)
     if not rejected.empty:
-        quarantine_bars(warehouse, rejected, context.run_id)
         context.log.warning(
             f"quarantined {len(rejected)} bar(s): {rejected['reason'].value_counts().to_dict()}"
         )
@@ -104,37 +83,33 @@ def price_bars(
 
 
 def quarantine_bars(warehouse: DuckDBWarehouse, rejected: pd.DataFrame, run_id: str) -> None:
-    """Append rejected bars with their reason, so nothing a provider sent is lost."""
-    quarantined = pd.DataFrame(
-        {
-            "symbol": rejected["symbol"].astype(str),
-            "date": pd.to_datetime(rejected["date"]),
-            "reason": rejected["reason"].astype(str),
-            "payload": rejected.drop(columns=["reason"])
-            .astype(str)
-            .to_json(orient="records", lines=True)
-            .splitlines(),
-            "run_id": run_id,
-            "quarantined_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
-        }
-    )
+    """Append rejected bars with their reason, so nothing a provider sent is lost. The
+    table exists from the first run on, empty while every bar is valid."""
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists market_data")
         conn.execute(
             f"create table if not exists {QUARANTINE_TABLE} (symbol varchar, date timestamp, "
             "reason varchar, payload varchar, run_id varchar, quarantined_at timestamp)"
         )
+        if rejected.empty:
+            return
+        payloads = rejected.drop(columns=["reason"]).astype(str).to_dict(orient="records")
+        quarantined = pd.DataFrame(
+            {
+                "symbol": rejected["symbol"].astype(str),
+                "date": pd.to_datetime(rejected["date"]),
+                "reason": rejected["reason"].astype(str),
+                "payload": [json.dumps(p) for p in payloads],
+                "run_id": run_id,
+                "quarantined_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+            }
+        )
         conn.register("quarantined", quarantined)
         conn.execute(f"insert into {QUARANTINE_TABLE} by name select * from quarantined")
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"price_bars": _in("price_bars")},
-    code_version="1",
+@market_data_asset(
+    ins={"price_bars": upstream(GROUP, "price_bars")},
 )
 def technical_indicators(price_bars: pd.DataFrame) -> Output[pd.DataFrame]:
     """SMA 20/50/200, EMA 12/26, RSI(14), MACD(12,26,9), Bollinger(20,2), ATR(14), returns
@@ -162,13 +137,8 @@ class NewsConfig(Config):
     lookback_sessions: int = Field(5, ge=1, le=60, description="Sessions of headlines to keep.")
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"universe": _in("universe")},
-    code_version="1",
+@market_data_asset(
+    ins={"universe": upstream(GROUP, "universe")},
 )
 def news(
     config: NewsConfig, market: MarketDataProvider, universe: pd.DataFrame
@@ -206,13 +176,8 @@ def news(
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"universe": _in("universe")},
-    code_version="1",
+@market_data_asset(
+    ins={"universe": upstream(GROUP, "universe")},
 )
 def earnings(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
     """The earnings calendar from 120 days back to 120 days ahead: estimates, and for
@@ -239,13 +204,8 @@ def earnings(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.Da
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"universe": _in("universe")},
-    code_version="1",
+@market_data_asset(
+    ins={"universe": upstream(GROUP, "universe")},
 )
 def fundamentals(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
     """Sector, market cap, trailing and forward EPS, P/E, P/B, dividend yield and beta
@@ -262,13 +222,8 @@ def fundamentals(market: MarketDataProvider, universe: pd.DataFrame) -> Output[p
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"universe": _in("universe")},
-    code_version="1",
+@market_data_asset(
+    ins={"universe": upstream(GROUP, "universe")},
 )
 def option_chains(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
     """Option quotes on the next monthly expiries with the implied volatility solved from
@@ -298,13 +253,8 @@ def option_chains(market: MarketDataProvider, universe: pd.DataFrame) -> Output[
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"option_chains": _in("option_chains")},
-    code_version="1",
+@market_data_asset(
+    ins={"option_chains": upstream(GROUP, "option_chains")},
 )
 def options_summary(option_chains: pd.DataFrame) -> Output[pd.DataFrame]:
     """Per symbol: at-the-money implied volatility (30-day expiry), put/call volume and

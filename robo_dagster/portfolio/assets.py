@@ -1,29 +1,24 @@
 """Assets of the ``portfolio`` group: what the broker says, marked on our own prices."""
 
 import pandas as pd
-from dagster import AssetIn, MetadataValue, Output, asset
+from dagster import MetadataValue, Output
 
+from robo_dagster.asset_defaults import group_asset, upstream
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.portfolio import mark_to_market, summarize_pnl
 from robo_dagster.domain.risk import portfolio_risk as compute_portfolio_risk
 from robo_dagster.domain.risk import sector_exposure as compute_sector_exposure
-from robo_dagster.metadata import markdown_preview
+from robo_dagster.metadata import markdown_preview, markdown_record
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "portfolio"
-OWNERS = ["team:portfolio"]
+portfolio_asset = group_asset(GROUP, owners=["team:portfolio"])
 RISK_WINDOW_SESSIONS = 252
 PRICE_BARS = ["market_data", "price_bars"]
 
 
-def _in(name: str, group: str = GROUP) -> AssetIn:
-    return AssetIn(key=[group, name])
-
-
-@asset(
-    key_prefix=GROUP, group_name=GROUP, owners=OWNERS, kinds={"python", "duckdb"}, code_version="1"
-)
+@portfolio_asset()
 def account_balances(broker: BrokerProvider) -> Output[pd.DataFrame]:
     """Cash, equity, buying power and realized P&L as the broker reports them. The
     broker marks equity on its own feed; the ``positions_reconcile`` check compares it
@@ -36,9 +31,7 @@ def account_balances(broker: BrokerProvider) -> Output[pd.DataFrame]:
             "equity": MetadataValue.float(float(account["equity"])),  # type: ignore[arg-type]
             "cash": MetadataValue.float(float(account["cash"])),  # type: ignore[arg-type]
             "buying_power": MetadataValue.float(float(account["buying_power"])),  # type: ignore[arg-type]
-            "preview": markdown_preview(
-                frame.T.reset_index().rename(columns={"index": "field", 0: "value"}), 20
-            ),
+            "preview": markdown_record(account),
         },
     )
 
@@ -63,17 +56,12 @@ def latest_quotes(
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
+@portfolio_asset(
     ins={
-        "account_balances": _in("account_balances"),
-        "fundamentals": _in("fundamentals", "market_data"),
+        "account_balances": upstream(GROUP, "account_balances"),
+        "fundamentals": upstream("market_data", "fundamentals"),
     },
     deps=[PRICE_BARS],
-    code_version="1",
 )
 def positions(
     broker: BrokerProvider,
@@ -123,13 +111,11 @@ def our_equity(account_balances: pd.DataFrame, positions: pd.DataFrame) -> float
     return float(account_balances["cash"].iloc[0]) + float(positions["market_value"].sum())
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"account_balances": _in("account_balances"), "positions": _in("positions")},
-    code_version="1",
+@portfolio_asset(
+    ins={
+        "account_balances": upstream(GROUP, "account_balances"),
+        "positions": upstream(GROUP, "positions"),
+    },
 )
 def portfolio_pnl(account_balances: pd.DataFrame, positions: pd.DataFrame) -> Output[pd.DataFrame]:
     """Realized, unrealized, daily and overnight P&L of the book (one row)."""
@@ -146,14 +132,12 @@ def portfolio_pnl(account_balances: pd.DataFrame, positions: pd.DataFrame) -> Ou
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"account_balances": _in("account_balances"), "positions": _in("positions")},
+@portfolio_asset(
+    ins={
+        "account_balances": upstream(GROUP, "account_balances"),
+        "positions": upstream(GROUP, "positions"),
+    },
     deps=[PRICE_BARS],
-    code_version="1",
 )
 def portfolio_risk(
     warehouse: DuckDBWarehouse, account_balances: pd.DataFrame, positions: pd.DataFrame
@@ -191,20 +175,16 @@ def portfolio_risk(
             "beta": MetadataValue.float(float(risk["beta"])),
             "largest_position_weight": MetadataValue.float(float(risk["largest_position_weight"])),
             "history_days": int(risk["history_days"]),
-            "preview": markdown_preview(
-                frame.T.reset_index().rename(columns={"index": "metric", 0: "value"}), 25
-            ),
+            "preview": markdown_record(risk),
         },
     )
 
 
-@asset(
-    key_prefix=GROUP,
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds={"python", "duckdb"},
-    ins={"account_balances": _in("account_balances"), "positions": _in("positions")},
-    code_version="1",
+@portfolio_asset(
+    ins={
+        "account_balances": upstream(GROUP, "account_balances"),
+        "positions": upstream(GROUP, "positions"),
+    },
 )
 def sector_exposure(
     account_balances: pd.DataFrame, positions: pd.DataFrame

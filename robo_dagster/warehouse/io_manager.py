@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
+from dagster import InputContext, OutputContext, TableColumn, TableSchema
 from dagster._core.definitions.metadata import TableMetadataSet
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb import DuckDBIOManager
@@ -93,21 +93,22 @@ class StrictPandasTypeHandler(DuckDBPandasTypeHandler):
             connection.execute(f"insert into {target} by name select * from frame")
         else:
             connection.execute(f"create or replace table {target} as select * from frame")
-        rows = int(frame.shape[0])
+        written = int(frame.shape[0])
+        total = connection.execute(f"select count(*) from {target}").fetchone()[0]
+        columns = connection.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [table_slice.schema, table_slice.table],
+        ).fetchall()
         context.add_output_metadata(
             {
-                **(
-                    TableMetadataSet(partition_row_count=rows, storage_kind="duckdb")
-                    if context.has_partition_key
-                    else TableMetadataSet(row_count=rows, storage_kind="duckdb")
-                ),
-                "dataframe_columns": MetadataValue.table_schema(
-                    TableSchema(
-                        columns=[
-                            TableColumn(name=str(name), type=str(dtype))
-                            for name, dtype in frame.dtypes.items()
-                        ]
-                    )
+                **TableMetadataSet(
+                    row_count=int(total),
+                    partition_row_count=written if table_slice.partition_dimensions else None,
+                    column_schema=TableSchema(
+                        columns=[TableColumn(name=name, type=kind) for name, kind in columns]
+                    ),
+                    storage_kind="duckdb",
                 ),
             }
         )

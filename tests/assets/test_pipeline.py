@@ -56,6 +56,10 @@ def test_every_asset_lands_in_its_schema(built: tuple[str, Any]) -> None:
     }
     assert expected <= set(tables["t"])
     assert (tables.set_index("t").loc[sorted(expected), "n"] > 0).all()
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        assert {"dagster/row_count", "dagster/column_schema", "preview"} <= set(metadata)
+        assert metadata["dagster/row_count"].value > 0
 
 
 def test_tables_have_the_right_shape(built: tuple[str, Any]) -> None:
@@ -167,32 +171,28 @@ def _vendor_resources(
     return {**resources, "market": market}
 
 
+def assert_refused_without_loss(path: str, resources: dict[str, Any], message: str) -> None:
+    """Re-materializing 2026-11-24 with ``resources`` fails with ``message`` and leaves
+    the stored partition exactly as it was."""
+    snapshot = _partition_snapshot(path, "2026-11-24")
+    result = _materialize_partition(resources, "2026-11-24", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert message in failure.event_specific_data.error.to_string()
+    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)
+
+
 def test_an_empty_fetch_fails_and_never_wipes_the_partition(
     small_db: tuple[str, dict[str, Any]],
 ) -> None:
     path, resources = small_db
-    snapshot = _partition_snapshot(path, "2026-11-24")
-    result = _materialize_partition(
-        _vendor_resources(resources, SilentVendor), "2026-11-24", raise_on_error=False
-    )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "no rows" in failure.event_specific_data.error.to_string()
-    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)
+    assert_refused_without_loss(path, _vendor_resources(resources, SilentVendor), "no rows")
 
 
 def test_a_failed_fetch_never_wipes_the_partition(small_db: tuple[str, dict[str, Any]]) -> None:
     path, resources = small_db
-    snapshot = _partition_snapshot(path, "2026-11-24")
-    early = {
-        **resources,
-        "market": SimulatedMarketData(as_of="2026-11-20", watchlist=WATCHLIST, seed=7),
-    }
-    result = _materialize_partition(early, "2026-11-24", raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "has not closed yet" in failure.event_specific_data.error.to_string()
-    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)
+    early = SimulatedMarketData(as_of="2026-11-20", watchlist=WATCHLIST, seed=7)
+    assert_refused_without_loss(path, {**resources, "market": early}, "has not closed yet")
 
 
 def test_nan_prices_are_quarantined_and_fail_the_blocking_check(
@@ -308,12 +308,5 @@ def test_a_changed_column_set_fails_loudly_and_rolls_back(
     small_db: tuple[str, dict[str, Any]],
 ) -> None:
     path, resources = small_db
-    snapshot = _partition_snapshot(path, "2026-11-24")
-    result = _materialize_partition(
-        _vendor_resources(resources, WiderVendor), "2026-11-24", raise_on_error=False
-    )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "vwap" in failure.event_specific_data.error.to_string()
-    # The delete ran inside the failed transaction: the old partition is still whole.
-    pd.testing.assert_frame_equal(_partition_snapshot(path, "2026-11-24"), snapshot)
+    # The delete runs inside the failed transaction, so the old partition stays whole.
+    assert_refused_without_loss(path, _vendor_resources(resources, WiderVendor), "vwap")

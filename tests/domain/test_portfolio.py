@@ -114,7 +114,9 @@ def test_beta_of_a_leveraged_index_book(leverage: float, shares: int) -> None:
     assert risk["beta"] == pytest.approx(1.0)
     assert risk["gross_exposure"] == pytest.approx(leverage)
     assert risk["largest_position"] == "SPY"
-    assert 0 <= risk["max_drawdown"] <= 1
+    # A levered book can lose more than its equity; an unlevered one cannot.
+    assert risk["max_drawdown"] >= 0
+    assert risk["max_drawdown"] <= 1 or leverage > 1
     assert risk["var_95_1d"] >= 0
 
 
