@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
+from robo_dagster.ai_analysis import assets as ai_analysis_assets
+from robo_dagster.ai_analysis import checks as ai_analysis_checks
 from robo_dagster.automation.jobs import JOBS
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
@@ -11,8 +13,8 @@ from robo_dagster.portfolio import assets as portfolio_assets
 from robo_dagster.portfolio import checks as portfolio_checks
 from robo_dagster.resources import build_resources
 
-ASSET_MODULES = [market_data_assets, portfolio_assets]
-CHECK_MODULES = [market_data_checks, portfolio_checks]
+ASSET_MODULES = [market_data_assets, portfolio_assets, ai_analysis_assets]
+CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks]
 
 defs = Definitions(
     assets=load_assets_from_modules(ASSET_MODULES),

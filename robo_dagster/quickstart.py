@@ -1,16 +1,29 @@
 """Run the whole graph once on the embedded default: ``python -m robo_dagster.quickstart``.
 
-It backfills the last ``--sessions`` trading sessions of price bars in a single run of
-``sequential_pipeline`` on the persistent instance (``DAGSTER_HOME``), so the run, its
-checks and the asset partitions appear in the UI, then prints the DuckDB tables.
+1. It backfills the last ``--sessions`` trading sessions of price bars.
+2. It replays the analyses as of ``--replays`` past sessions (every ``--replay-every``
+   sessions), so the recommendation history has matured entries and the scorecard means
+   something on day one. Each replay pins the market clock to its session, so it sees
+   only the data of that day.
+3. It runs ``sequential_pipeline`` over the range on the persistent instance
+   (``DAGSTER_HOME``), so the run, its checks and the partitions appear in the UI, and
+   prints the DuckDB tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from dagster import DagsterInstance, JobDefinition, build_reconstructable_job, execute_job
+from dagster import (
+    AssetSelection,
+    DagsterInstance,
+    JobDefinition,
+    build_reconstructable_job,
+    execute_job,
+    materialize,
+)
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -39,6 +52,51 @@ def partition_range(sessions: int) -> tuple[str, str]:
     return days[-sessions].date().isoformat(), last.isoformat()
 
 
+def replay_analyses(
+    first: str,
+    last: str,
+    replays: int,
+    every: int,
+    database: str | None = None,
+    **market_overrides: Any,
+) -> int:
+    """Materialize every unpartitioned asset as of ``replays`` past sessions, oldest
+    first, in this process (the replays stay out of the UI's run list). Returns how many
+    replays succeeded. ``database`` and ``market_overrides`` go to ``build_resources``."""
+    from robo_dagster.definitions import defs
+    from robo_dagster.resources import build_resources
+
+    history_keys = [["market_data", "price_bars"], ["market_data", "technical_indicators"]]
+    history = AssetSelection.assets(*history_keys)
+    assets = [*defs.assets, *defs.asset_checks]  # type: ignore[misc]
+    prepared = materialize(
+        assets,
+        resources=build_resources(database, **market_overrides),
+        selection=history | AssetSelection.assets(["market_data", "universe"]),
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+    )
+    if not prepared.success:
+        return 0
+    days = calendar.session_index(first, last)
+    past = [d.date() for d in days[-1 - every * replays :: every][:replays]] if replays else []
+    done = 0
+    for number, session in enumerate(past, start=1):
+        print(f"robo-dagster: replay {number}/{len(past)}: analyses as of {session}", flush=True)
+        # Fresh resources rather than copies: Dagster rebuilds a resource from the
+        # configuration it was created with.
+        pinned = build_resources(database, **{**market_overrides, "as_of": session.isoformat()})
+        result = materialize(
+            assets,
+            resources=pinned,
+            selection=AssetSelection.all()
+            - history
+            - AssetSelection.checks_for_assets(*history_keys),
+            raise_on_error=False,
+        )
+        done += int(result.success)
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Backfill the simulated market and run the whole graph once."
@@ -46,8 +104,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sessions", type=int, default=504, help="sessions to backfill (default 504, two years)"
     )
+    parser.add_argument(
+        "--replays",
+        type=int,
+        default=10,
+        help="past sessions to replay the analyses for (default 10)",
+    )
+    parser.add_argument(
+        "--replay-every", type=int, default=5, help="sessions between replays (default 5)"
+    )
     args = parser.parse_args(argv)
     first, last = partition_range(args.sessions)
+    if args.replays:
+        print(
+            f"robo-dagster: preparing {args.sessions} sessions and replaying {args.replays} past sessions",
+            flush=True,
+        )
+        replay_analyses(first, last, args.replays, args.replay_every)
     print(f"robo-dagster: running sequential_pipeline for sessions {first} .. {last}", flush=True)
     with DagsterInstance.get() as instance:
         result = execute_job(

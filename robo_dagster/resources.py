@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from dagster import EnvVar
+
 from robo_dagster import settings
+from robo_dagster.ai_analysis.analysts import Analyst, LLMBackedAnalyst, RuleBasedAnalyst
 from robo_dagster.providers import PaperBroker, SimulatedMarketData
+from robo_dagster.providers.llm import LLMAnalyst
 from robo_dagster.warehouse import DuckDBWarehouse, WarehouseIOManager
+
+
+def build_analyst(kind: str | None = None) -> Analyst:
+    """The analyst ``ROBO_ANALYST`` asks for. The API key reaches the LLM resource as an
+    ``EnvVar``, so Dagster resolves it at run time and never shows its value; a local
+    OpenAI-compatible server (Ollama, vLLM, LM Studio) needs no key."""
+    kind = kind or settings.analyst()
+    if kind == "rules":
+        return RuleBasedAnalyst()
+    key_variable = settings.API_KEY_VARIABLES[kind]
+    api_key: Any = EnvVar(key_variable) if os.environ.get(key_variable) else ""
+    return LLMBackedAnalyst(
+        llm=LLMAnalyst(
+            provider=kind,  # type: ignore[arg-type]
+            model=settings.llm_model(kind),
+            api_key=api_key,
+            base_url=settings.llm_base_url(),
+        )
+    )
 
 
 def build_resources(database: str | None = None, **market_overrides: Any) -> dict[str, Any]:
@@ -30,4 +54,5 @@ def build_resources(database: str | None = None, **market_overrides: Any) -> dic
         "warehouse": DuckDBWarehouse(database=path),
         "market": market,
         "broker": PaperBroker(portfolio_file=settings.portfolio_file(), market=market),
+        "analyst": build_analyst(),
     }

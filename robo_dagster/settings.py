@@ -82,3 +82,26 @@ def _int_env(name: str, default: int, *, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name}={value} must be at least {minimum}")
     return value
+
+
+ANALYSTS = ("rules", "anthropic", "openai")
+API_KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini"}
+
+
+def analyst() -> str:
+    """``ROBO_ANALYST``: rules (default), anthropic or openai (any compatible server)."""
+    value = (os.environ.get("ROBO_ANALYST") or "rules").strip().lower()
+    if value not in ANALYSTS:
+        raise ValueError(f"ROBO_ANALYST={value!r} must be one of {', '.join(ANALYSTS)}")
+    return value
+
+
+def llm_model(provider: str) -> str:
+    """``ROBO_LLM_MODEL``: the model name (a default per provider)."""
+    return os.environ.get("ROBO_LLM_MODEL") or DEFAULT_MODELS[provider]
+
+
+def llm_base_url() -> str | None:
+    """``ROBO_LLM_BASE_URL``: another endpoint, e.g. Ollama's http://127.0.0.1:11434/v1."""
+    return os.environ.get("ROBO_LLM_BASE_URL") or None

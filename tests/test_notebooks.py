@@ -22,6 +22,7 @@ def test_quickstart_notebook_materializes_queries_and_plots(
     monkeypatch.setenv("ROBO_DUCKDB_PATH", str(tmp_path / "robo.duckdb"))
     monkeypatch.setenv("ROBO_AS_OF", AS_OF)
     monkeypatch.setenv("ROBO_NOTEBOOK_SESSIONS", "260")
+    monkeypatch.setenv("ROBO_NOTEBOOK_REPLAYS", "2")
     notebook = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
     NotebookClient(
         notebook,
@@ -38,7 +39,9 @@ def test_quickstart_notebook_materializes_queries_and_plots(
     ]
     text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "success=True" in text
-    assert sum("image/png" in out.get("data", {}) for out in outputs) == 2  # both figures drew
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == 3  # every figure drew
+    tables = "".join(out.get("data", {}).get("text/plain", "") for out in outputs)
+    assert "hit_rate" in tables and "rationale" in tables  # the scorecard and the recommendations
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
     assert len(runs) == 1 and runs[0].is_success  # the run is in the instance the UI reads

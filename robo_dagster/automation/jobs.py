@@ -35,4 +35,50 @@ parallel_pipeline = define_asset_job(
     tags={"robo/mode": "parallel"},
 )
 
-JOBS = [sequential_pipeline, parallel_pipeline]
+# The seed's priorities on the 1-10 scale (10 highest), as Dagster's run-queue tag.
+RECOMMENDATIONS_PRIORITY = 9
+MORNING_PREP_PRIORITY = 8
+EVENING_REVIEW_PRIORITY = 7
+
+
+def _analysis_job(name: str, targets: AssetSelection, priority: int, description: str):
+    """A job over ``targets`` and everything upstream of them except the partitioned
+    price bars: it refreshes the current state without asking for a partition."""
+    selection = targets.upstream() - AssetSelection.assets(["market_data", "price_bars"])
+    return define_asset_job(
+        name=name,
+        selection=selection,
+        executor_def=in_process_executor,
+        description=description,
+        tags={"dagster/priority": str(priority), "robo/queue": "ai_analysis"},
+    )
+
+
+morning_prep_job = _analysis_job(
+    "morning_prep_job",
+    AssetSelection.assets(["ai_analysis", "morning_prep"]),
+    MORNING_PREP_PRIORITY,
+    "The pre-market brief and what it reads (priority 8).",
+)
+recommendations_job = _analysis_job(
+    "recommendations_job",
+    AssetSelection.assets(
+        ["ai_analysis", "trade_recommendations"], ["ai_analysis", "strategy_analysis"]
+    ),
+    RECOMMENDATIONS_PRIORITY,
+    "Trade recommendations and the strategy analysis, from fresh features (priority 9).",
+)
+evening_review_job = _analysis_job(
+    "evening_review_job",
+    AssetSelection.assets(["ai_analysis", "evening_review"], ["ai_analysis", "risk_assessment"]),
+    EVENING_REVIEW_PRIORITY,
+    "The end-of-day review with the scorecard, and the risk assessment (priority 7).",
+)
+
+JOBS = [
+    sequential_pipeline,
+    parallel_pipeline,
+    morning_prep_job,
+    recommendations_job,
+    evening_review_job,
+]

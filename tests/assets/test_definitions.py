@@ -15,7 +15,7 @@ def test_definitions_load() -> None:
     "spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string()
 )
 def test_every_asset_is_described_grouped_and_owned(spec: dg.AssetSpec) -> None:
-    assert spec.group_name in {"portfolio", "market_data"}
+    assert spec.group_name in {"portfolio", "market_data", "ai_analysis"}
     assert spec.key.path[0] == spec.group_name  # the key is schema/table in DuckDB
     assert spec.description and len(spec.description) > 40
     assert spec.kinds and "duckdb" in spec.kinds
@@ -36,3 +36,23 @@ def test_partitions_are_trading_sessions() -> None:
     assert "2026-11-26" not in keys  # Thanksgiving
     assert "2026-11-21" not in keys  # Saturday
     assert "2025-01-09" not in keys  # national day of mourning: an ad-hoc closure
+
+
+@pytest.mark.parametrize(
+    ("job", "priority"),
+    [("recommendations_job", "9"), ("morning_prep_job", "8"), ("evening_review_job", "7")],
+)
+def test_analysis_jobs_carry_the_seeds_priority(job: str, priority: str) -> None:
+    definition = defs.resolve_job_def(job)
+    assert definition.tags["dagster/priority"] == priority
+    assert definition.partitions_def is None  # launchable without choosing a partition
+    keys = {key.to_user_string() for key in definition.asset_layer.executable_asset_keys}
+    assert "market_data/price_bars" not in keys
+
+
+def test_pipelines_cover_all_three_groups() -> None:
+    keys = {
+        key.path[0]
+        for key in defs.resolve_job_def("sequential_pipeline").asset_layer.executable_asset_keys
+    }
+    assert keys == {"portfolio", "market_data", "ai_analysis"}

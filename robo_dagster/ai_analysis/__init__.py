@@ -1,0 +1,1 @@
+"""The AI-analysis group: morning prep, recommendations, strategy, risk, evening review."""

@@ -1,0 +1,367 @@
+"""Assets of the ``ai_analysis`` group: the desk's analyses, downstream of portfolio and
+market data. Bodies stay thin: read, call ``domain``, return rows with a report."""
+
+import datetime as dt
+from enum import Enum
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MetadataValue,
+    Output,
+)
+from pydantic import Field
+
+from robo_dagster.ai_analysis.analysts import Analyst
+from robo_dagster.asset_defaults import group_asset, upstream
+from robo_dagster.domain import calendar
+from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
+from robo_dagster.domain.analyst import build_features, score_signals
+from robo_dagster.domain.analyst import strategy_analysis as analyse_strategies
+from robo_dagster.domain.review import (
+    assess_risk,
+    morning_brief,
+    pnl_attribution,
+    summarize_scorecard,
+)
+from robo_dagster.domain.review import (
+    evening_review as review_the_day,
+)
+from robo_dagster.domain.review import (
+    recommendation_scorecard as score_recommendations,
+)
+from robo_dagster.metadata import markdown_preview, require_rows
+from robo_dagster.providers import BrokerProvider, MarketDataProvider
+from robo_dagster.warehouse import DuckDBWarehouse
+
+GROUP = "ai_analysis"
+ai_asset = group_asset(GROUP, owners=["team:quant-research"])
+HISTORY_TABLE = "ai_analysis.recommendation_history"
+PRICE_BARS = ["market_data", "price_bars"]
+INDICATORS = ["market_data", "technical_indicators"]
+RECENT_SESSIONS = 30
+RISK_SESSIONS = 253
+
+
+def recent_rows(
+    warehouse: DuckDBWarehouse,
+    table: str,
+    sessions: int,
+    until: dt.date,
+    symbols: list[str] | None = None,
+) -> pd.DataFrame:
+    """The last ``sessions`` stored sessions up to ``until`` of a (symbol, date) table.
+
+    ``until`` is the market's session: an analysis replayed as of a past day must not see
+    the bars that came after it.
+    """
+    where = "and symbol in (select unnest(?))" if symbols is not None else ""
+    params: list[object] = [until, sessions, until] + ([symbols] if symbols is not None else [])
+    return warehouse.query(
+        f"""
+        select * from {table}
+        where date >= (select min(date) from (select distinct date from {table}
+                                              where date <= ? order by date desc limit ?))
+          and date <= ?
+        {where}
+        order by symbol, date
+        """,
+        params,
+    )
+
+
+@ai_asset(
+    ins={
+        "news": upstream("market_data", "news"),
+        "earnings": upstream("market_data", "earnings"),
+        "fundamentals": upstream("market_data", "fundamentals"),
+        "options_summary": upstream("market_data", "options_summary"),
+        "universe": upstream("market_data", "universe"),
+        "positions": upstream("portfolio", "positions"),
+    },
+    deps=[INDICATORS],
+)
+def analysis_features(
+    market: MarketDataProvider,
+    warehouse: DuckDBWarehouse,
+    news: pd.DataFrame,
+    earnings: pd.DataFrame,
+    fundamentals: pd.DataFrame,
+    options_summary: pd.DataFrame,
+    universe: pd.DataFrame,
+    positions: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    """One row per symbol of what every analyst sees: momentum, RSI, MACD, trend against
+    the moving averages, news sentiment, the latest earnings surprise, valuation against
+    the sector, options put/call ratio and skew, and the book's current weight."""
+    session = market.session()
+    indicators = recent_rows(
+        warehouse, "market_data.technical_indicators", RECENT_SESSIONS, session
+    )
+    features = build_features(
+        indicators,
+        news,
+        earnings,
+        fundamentals,
+        options_summary,
+        universe,
+        positions,
+        session,
+    )
+    return Output(
+        require_rows(features, "analysis_features"),
+        metadata={"symbols": len(features), "preview": markdown_preview(features, 12)},
+    )
+
+
+def _limits(broker: BrokerProvider) -> dict[str, float]:
+    return broker.portfolio().limits.model_dump()
+
+
+@ai_asset(
+    ins={
+        "news": upstream("market_data", "news"),
+        "earnings": upstream("market_data", "earnings"),
+        "universe": upstream("market_data", "universe"),
+        "positions": upstream("portfolio", "positions"),
+        "portfolio_risk": upstream("portfolio", "portfolio_risk"),
+    },
+    deps=[PRICE_BARS],
+)
+def morning_prep(
+    market: MarketDataProvider,
+    broker: BrokerProvider,
+    warehouse: DuckDBWarehouse,
+    news: pd.DataFrame,
+    earnings: pd.DataFrame,
+    universe: pd.DataFrame,
+    positions: pd.DataFrame,
+    portfolio_risk: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    """The pre-market brief: the last session's moves and gaps, high-impact news on held
+    and watched symbols with sentiment, upcoming earnings, positions near their limits,
+    and what needs action. ``requires_action`` asks for a recommendation refresh."""
+    last_close = market.session()
+    # The brief prepares the session about to open, from the data of the last close.
+    session = calendar.session_on_or_after(last_close + dt.timedelta(days=1))
+    bars = recent_rows(warehouse, "market_data.price_bars", RECENT_SESSIONS, last_close)
+    items, report, requires_action = morning_brief(
+        bars, news, earnings, universe, positions, portfolio_risk.iloc[0], _limits(broker), session
+    )
+    frame = items.assign(session=pd.Timestamp(session), requires_action=requires_action)
+    return Output(
+        frame,
+        metadata={
+            "requires_action": requires_action,
+            "items": len(frame),
+            "report": MetadataValue.md(report),
+        },
+    )
+
+
+class RiskTolerance(str, Enum):
+    conservative = "conservative"
+    moderate = "moderate"
+    aggressive = "aggressive"
+
+
+class RecommendationConfig(Config):
+    """The seed's request options for ``POST /ai/recommendations``."""
+
+    risk_tolerance: RiskTolerance = Field(
+        RiskTolerance.moderate, description="conservative, moderate or aggressive"
+    )
+    max_recommendations: int = Field(5, ge=1, le=20, description="How many, 1 to 20.")
+
+
+@ai_asset(
+    ins={"analysis_features": upstream(GROUP, "analysis_features")},
+    check_specs=[
+        AssetCheckSpec(
+            "analyst_answered",
+            asset=[GROUP, "trade_recommendations"],
+            description="The configured analyst answered; fails (WARN) when an LLM failed and the rules stood in.",
+        )
+    ],
+)
+def trade_recommendations(
+    context: AssetExecutionContext,
+    config: RecommendationConfig,
+    analyst: Analyst,
+    broker: BrokerProvider,
+    market: MarketDataProvider,
+    warehouse: DuckDBWarehouse,
+    analysis_features: pd.DataFrame,
+):
+    """BUY / SELL / HOLD per symbol with target weight, confidence in [0, 1], horizon,
+    rationale and the signals that drove it, sized within the desk's limits (max
+    position weight, cash floor). Every session's set is also kept in
+    ``ai_analysis.recommendation_history`` for the scorecard."""
+    request = RecommendationRequest(
+        risk_tolerance=RiskTolerance(config.risk_tolerance).value,
+        max_recommendations=config.max_recommendations,
+    )
+    limits = _limits(broker)
+    output = analyst.recommend(
+        analysis_features,
+        request,
+        max_position_weight=limits["max_position_weight"],
+        cash_floor_pct=limits["cash_floor_pct"],
+    )
+    session = pd.Timestamp(market.session())
+    frame = require_rows(output.frame, "trade_recommendations").assign(session=session)[
+        RECOMMENDATION_COLUMNS
+    ]
+    record_history(warehouse, frame, context.run_id)
+    yield Output(
+        frame,
+        metadata={
+            **{k: v for k, v in output.metadata.items() if v is not None},
+            "risk_tolerance": request.risk_tolerance,
+            "recommendations": len(frame),
+            "preview": markdown_preview(
+                frame[
+                    ["symbol", "action", "target_weight", "confidence", "horizon_days", "rationale"]
+                ],
+                20,
+            ),
+        },
+    )
+    yield AssetCheckResult(
+        check_name="analyst_answered",
+        passed=output.fallback_reason is None,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"{output.metadata.get('analyst', 'rules')} answered"
+            if output.fallback_reason is None
+            else f"the LLM failed, the rule-based analyst stood in: {output.fallback_reason}"
+        ),
+    )
+
+
+def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str) -> None:
+    """Keep every session's recommendations: a re-run of a session replaces its rows."""
+    history = frame.assign(run_id=run_id, recorded_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
+    with warehouse.get_connection() as conn:
+        conn.execute("create schema if not exists ai_analysis")
+        conn.register("history", history)
+        conn.execute(f"create table if not exists {HISTORY_TABLE} as select * from history limit 0")
+        conn.begin()
+        conn.execute(f"delete from {HISTORY_TABLE} where session = ?", [frame["session"].iloc[0]])
+        conn.execute(f"insert into {HISTORY_TABLE} by name select * from history")
+        conn.commit()
+
+
+@ai_asset(ins={"analysis_features": upstream(GROUP, "analysis_features")})
+def strategy_analysis(analysis_features: pd.DataFrame) -> Output[pd.DataFrame]:
+    """What the current signals say per strategy (momentum, mean reversion, value,
+    event-driven), and how much the book leans with each."""
+    scores = score_signals(analysis_features)
+    frame = analyse_strategies(analysis_features, scores)
+    return Output(frame, metadata={"preview": markdown_preview(frame, 4)})
+
+
+@ai_asset(
+    ins={
+        "positions": upstream("portfolio", "positions"),
+        "portfolio_risk": upstream("portfolio", "portfolio_risk"),
+    },
+    deps=[PRICE_BARS],
+)
+def risk_assessment(
+    market: MarketDataProvider,
+    broker: BrokerProvider,
+    warehouse: DuckDBWarehouse,
+    positions: pd.DataFrame,
+    portfolio_risk: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    """Scenario stress (market -5 % and -10 % through each position's beta, a volatility
+    spike, the largest single-name gap), concentration and VaR against its limit, with a
+    severity of INFO, WARNING, ERROR or CRITICAL. CRITICAL is the seed's risk breach."""
+    symbols = [*positions["symbol"].tolist(), "SPY"]
+    bars = recent_rows(
+        warehouse, "market_data.price_bars", RISK_SESSIONS, market.session(), symbols
+    )
+    scenarios, report, summary = assess_risk(
+        positions, bars, portfolio_risk.iloc[0], _limits(broker)
+    )
+    severity = str(summary["severity"])
+    return Output(
+        scenarios.assign(severity=severity),
+        metadata={"severity": severity, "report": MetadataValue.md(report)},
+    )
+
+
+@ai_asset(deps=[PRICE_BARS, [GROUP, "trade_recommendations"]])
+def recommendation_scorecard(
+    market: MarketDataProvider, warehouse: DuckDBWarehouse
+) -> Output[pd.DataFrame]:
+    """Every past recommendation joined with the realized return over its horizon: hit
+    or miss once matured. The summary (hit rate and average return by action and by
+    confidence bucket) is in the metadata and the evening review."""
+    past = warehouse.query(f"select * from {HISTORY_TABLE}")
+    symbols = sorted(set(past["symbol"]))
+    bars = warehouse.query(
+        "select date, symbol, open, high, low, close, volume from market_data.price_bars "
+        "where symbol in (select unnest(?)) and date >= ? order by symbol, date",
+        [symbols, past["session"].min()],
+    )
+    detail, summary = score_recommendations(past, bars, market.session())
+    return Output(
+        require_rows(detail, "recommendation_scorecard"),
+        metadata={
+            "recommendations": len(detail),
+            "matured": int(detail["matured"].sum()),
+            "summary": markdown_preview(summary, 20, floatfmt=".3f"),
+        },
+    )
+
+
+@ai_asset(
+    ins={
+        "positions": upstream("portfolio", "positions"),
+        "portfolio_pnl": upstream("portfolio", "portfolio_pnl"),
+        "universe": upstream("market_data", "universe"),
+        "morning_prep": upstream(GROUP, "morning_prep"),
+        "recommendation_scorecard": upstream(GROUP, "recommendation_scorecard"),
+    },
+    deps=[PRICE_BARS],
+)
+def evening_review(
+    market: MarketDataProvider,
+    warehouse: DuckDBWarehouse,
+    positions: pd.DataFrame,
+    portfolio_pnl: pd.DataFrame,
+    universe: pd.DataFrame,
+    morning_prep: pd.DataFrame,
+    recommendation_scorecard: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    """The end-of-day review: realized and unrealized P&L with attribution per position
+    and sector, the book's return against the market, what changed since the morning,
+    and the recommendation scorecard."""
+    session = market.session()
+    bars = recent_rows(warehouse, "market_data.price_bars", RECENT_SESSIONS, session)
+    rows, report = review_the_day(
+        positions, portfolio_pnl.iloc[0], bars, universe, morning_prep, session
+    )
+    by_position, by_sector = pnl_attribution(positions, universe)
+    summary = summarize_scorecard(recommendation_scorecard)
+    report = "\n\n".join(
+        [
+            report,
+            "## P&L by sector",
+            by_sector.to_markdown(index=False, floatfmt=",.2f"),
+            "## Recommendation scorecard",
+            summary.to_markdown(index=False, floatfmt=".3f")
+            if not summary.empty
+            else "_no matured recommendation yet_",
+        ]
+    )
+    return Output(
+        rows.assign(session=pd.Timestamp(session)),
+        metadata={"report": MetadataValue.md(report), "positions": len(by_position)},
+    )
