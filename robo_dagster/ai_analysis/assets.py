@@ -22,6 +22,7 @@ from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
 from robo_dagster.domain.analyst import build_features, score_signals
 from robo_dagster.domain.analyst import strategy_analysis as analyse_strategies
+from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.review import (
     assess_risk,
     morning_brief,
@@ -282,7 +283,7 @@ def risk_assessment(
     """Scenario stress (market -5 % and -10 % through each position's beta, a volatility
     spike, the largest single-name gap), concentration and VaR against its limit, with a
     severity of INFO, WARNING, ERROR or CRITICAL. CRITICAL is the seed's risk breach."""
-    symbols = [*positions["symbol"].tolist(), "SPY"]
+    symbols = [*positions["symbol"].tolist(), BENCHMARK_SYMBOL]
     bars = recent_rows(
         warehouse, "market_data.price_bars", RISK_SESSIONS, market.session(), symbols
     )

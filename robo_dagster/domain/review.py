@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 
 from robo_dagster.domain import calendar
+from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS
+from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.sentiment import NEGATIVE_THRESHOLD
 
 HIGH_IMPACT = 0.7
@@ -85,16 +87,9 @@ SECTOR_ATTRIBUTION_COLUMNS = [
     "unrealized_pnl",
     "contribution_pct",
 ]
+# What the scorecard needs of a stored recommendation (not the free text).
 RECOMMENDATION_INPUT_COLUMNS = [
-    "symbol",
-    "action",
-    "target_weight",
-    "current_weight",
-    "confidence",
-    "horizon_days",
-    "score",
-    "source",
-    "session",
+    c for c in RECOMMENDATION_COLUMNS if c not in ("rationale", "signals", "model")
 ]
 SCORECARD_COLUMNS = [
     "entry_date",
@@ -695,7 +690,7 @@ def assess_risk(
     bars: pd.DataFrame,
     risk: pd.DataFrame | Mapping[str, Any],
     limits: Mapping[str, float],
-    benchmark: str = "SPY",
+    benchmark: str = BENCHMARK_SYMBOL,
 ) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     """Stress scenarios on today's book, a severity and the reasons for it.
 
@@ -1033,7 +1028,7 @@ def evening_review(
     universe: pd.DataFrame,
     morning_items: pd.DataFrame | None,
     session: SessionLike,
-    benchmark: str = "SPY",
+    benchmark: str = BENCHMARK_SYMBOL,
 ) -> tuple[pd.DataFrame, str]:
     """The after-close review of ``session``.
 

@@ -36,6 +36,7 @@ from robo_dagster.domain.analysis_models import (
     RecommendationRequest,
     RecommendationSet,
 )
+from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
-BENCHMARKS = frozenset({"SPY"})
+BENCHMARKS = frozenset({BENCHMARK_SYMBOL})
 # Retried statuses: rate limit, server errors, Anthropic "overloaded".
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 # A retry-after longer than this is clamped: an asset should not hang for an hour.
