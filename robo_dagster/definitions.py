@@ -7,6 +7,7 @@ from dagster import Definitions, load_asset_checks_from_modules, load_assets_fro
 from robo_dagster.ai_analysis import assets as ai_analysis_assets
 from robo_dagster.ai_analysis import checks as ai_analysis_checks
 from robo_dagster.automation.jobs import JOBS
+from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
 from robo_dagster.portfolio import assets as portfolio_assets
@@ -19,6 +20,7 @@ CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks]
 defs = Definitions(
     assets=load_assets_from_modules(ASSET_MODULES),
     asset_checks=load_asset_checks_from_modules(CHECK_MODULES),
-    jobs=JOBS,
+    jobs=[*JOBS, *SCHEDULE_JOBS],
+    schedules=SCHEDULES,
     resources=build_resources(),
 )

@@ -130,3 +130,25 @@ def closed_weekdays(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
     weekdays = pd.bdate_range(to_date(start), to_date(end))
     closed = weekdays.difference(session_index(start, end))
     return [d.date() for d in closed]
+
+
+def minutes_after_close(moment: dt.datetime | pd.Timestamp) -> float | None:
+    """Minutes from today's close to ``moment`` (negative before it), or None when the
+    exchange does not trade on ``moment``'s New York date."""
+    local = pd.Timestamp(moment)
+    if local.tzinfo is None:
+        local = local.tz_localize(EXCHANGE_TIMEZONE)
+    day = local.tz_convert(EXCHANGE_TIMEZONE).date()
+    if not is_session(day):
+        return None
+    return (local - session_close(day)).total_seconds() / 60.0
+
+
+def closed_reason(day: str | dt.date) -> str | None:
+    """Why the exchange is closed on ``day`` ("weekend" or the holiday's name), or None."""
+    day_d = to_date(day)
+    if is_session(day_d):
+        return None
+    if day_d.weekday() >= 5:
+        return f"{day_d:%A} {day_d.isoformat()}: weekend, the exchange is closed"
+    return f"{day_d:%A} {day_d.isoformat()}: {holiday_name(day_d)}, the exchange is closed"
