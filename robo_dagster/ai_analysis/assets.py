@@ -346,8 +346,11 @@ def evening_review(
     and the recommendation scorecard."""
     session = market.session()
     bars = recent_rows(warehouse, "market_data.price_bars", RECENT_SESSIONS, session)
+    # Only this session's own brief is "the morning": a brief written after the close is
+    # already about the next session.
+    this_morning = morning_prep[pd.to_datetime(morning_prep["session"]) == pd.Timestamp(session)]
     rows, report = review_the_day(
-        positions, portfolio_pnl.iloc[0], bars, universe, morning_prep, session
+        positions, portfolio_pnl.iloc[0], bars, universe, this_morning, session
     )
     by_position, by_sector = pnl_attribution(positions, universe)
     summary = summarize_scorecard(recommendation_scorecard)

@@ -812,9 +812,7 @@ def assess_risk(
         "worst_scenario_loss_pct": (
             float("nan") if worst_idx is None else float(scenarios.loc[worst_idx, "loss_pct"])
         ),
-        "reasons": [
-            f"{s}: {d}" for s, d in zip(reasons["severity"], reasons["detail"], strict=True)
-        ],
+        "reasons": reasons["detail"].tolist(),  # each detail ends with its severity
     }
 
     shown = scenarios.assign(
