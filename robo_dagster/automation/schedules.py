@@ -12,12 +12,14 @@ from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     define_asset_job,
     in_process_executor,
     schedule,
 )
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from robo_dagster.automation.jobs import evening_review_job, morning_prep_job
 from robo_dagster.domain import calendar
@@ -110,32 +112,53 @@ def _after_close(
     return day, None
 
 
-@schedule(
-    cron_schedule=["15 13 * * 1-5", "15 16 * * 1-5"],
-    execution_timezone=TIMEZONE,
-    job=end_of_day_market_data_job,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="The day's price partition and market data, 15 min after the close (13:15 on an early close).",
-)
-def end_of_day_market_data_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    day, skip = _after_close(context, END_OF_DAY_DELAY_MIN, "end-of-day market data")
-    if skip or day is None:
-        return skip or SkipReason("no session")
-    return RunRequest(run_key=f"eod-{day.isoformat()}", partition_key=day.isoformat())
+def _after_close_schedule(
+    name: str,
+    job: UnresolvedAssetJobDefinition,
+    delay_min: int,
+    run_key_prefix: str,
+    description: str,
+    partitioned: bool = False,
+) -> ScheduleDefinition:
+    """A schedule that runs ``delay_min`` minutes after each session's close. XNYS closes
+    at 16:00, or 13:00 on an early close, so it wakes at both times and keeps the one
+    that matches the calendar."""
+
+    @schedule(
+        name=name,
+        cron_schedule=[f"{delay_min} 13 * * 1-5", f"{delay_min} 16 * * 1-5"],
+        execution_timezone=TIMEZONE,
+        job=job,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=description,
+    )
+    def _schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        day, skip = _after_close(context, delay_min, description.split(",")[0])
+        if skip or day is None:
+            return skip or SkipReason("no session")
+        return RunRequest(
+            run_key=f"{run_key_prefix}-{day.isoformat()}",
+            partition_key=day.isoformat() if partitioned else None,
+        )
+
+    return _schedule
 
 
-@schedule(
-    cron_schedule=["30 13 * * 1-5", "30 16 * * 1-5"],
-    execution_timezone=TIMEZONE,
-    job=evening_review_job,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="The evening review at 16:30 New York time, or 13:30 after an early close.",
+end_of_day_market_data_schedule = _after_close_schedule(
+    "end_of_day_market_data_schedule",
+    end_of_day_market_data_job,
+    END_OF_DAY_DELAY_MIN,
+    "eod",
+    "End-of-day market data, for the day's partition, 15 min after the close (13:15 on an early close).",
+    partitioned=True,
 )
-def evening_review_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    day, skip = _after_close(context, EVENING_REVIEW_DELAY_MIN, "the evening review")
-    if skip or day is None:
-        return skip or SkipReason("no session")
-    return RunRequest(run_key=f"evening-review-{day.isoformat()}")
+evening_review_schedule = _after_close_schedule(
+    "evening_review_schedule",
+    evening_review_job,
+    EVENING_REVIEW_DELAY_MIN,
+    "evening-review",
+    "The evening review, at 16:30 New York time, or 13:30 after an early close.",
+)
 
 
 SCHEDULES = [
