@@ -200,8 +200,7 @@ def trade_recommendations(
 ):
     """BUY / SELL / HOLD per symbol with target weight, confidence in [0, 1], horizon,
     rationale and the signals that drove it, sized within the desk's limits (max
-    position weight, cash floor). Every session's set is also kept in
-    ``ai_analysis.recommendation_history`` for the scorecard."""
+    position weight, cash floor)."""
     request = RecommendationRequest(
         risk_tolerance=RiskTolerance(config.risk_tolerance).value,
         max_recommendations=config.max_recommendations,
@@ -217,7 +216,6 @@ def trade_recommendations(
     frame = require_rows(output.frame, "trade_recommendations").assign(session=session)[
         RECOMMENDATION_COLUMNS
     ]
-    record_history(warehouse, frame, context.run_id)
     yield Output(
         frame,
         metadata={
@@ -245,7 +243,10 @@ def trade_recommendations(
 
 
 def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str) -> None:
-    """Keep every session's recommendations: a re-run of a session replaces its rows."""
+    """Keep every session's recommendations: a re-run of a session replaces its rows.
+
+    Only the scorecard calls this, downstream of the blocking risk-limit check, so a
+    recommendation that failed the check never enters the history."""
     history = frame.assign(run_id=run_id, recorded_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists ai_analysis")
@@ -297,13 +298,22 @@ def risk_assessment(
     )
 
 
-@ai_asset(deps=[PRICE_BARS, [GROUP, "trade_recommendations"]])
+@ai_asset(
+    ins={"trade_recommendations": upstream(GROUP, "trade_recommendations")},
+    deps=[PRICE_BARS],
+)
 def recommendation_scorecard(
-    market: MarketDataProvider, warehouse: DuckDBWarehouse
+    context: AssetExecutionContext,
+    market: MarketDataProvider,
+    warehouse: DuckDBWarehouse,
+    trade_recommendations: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
     """Every past recommendation joined with the realized return over its horizon: hit
     or miss once matured. The summary (hit rate and average return by action and by
-    confidence bucket) is in the metadata and the evening review."""
+    confidence bucket) is in the metadata and the evening review. The session's
+    recommendations join ``ai_analysis.recommendation_history`` here, once they have
+    passed the blocking risk-limit check."""
+    record_history(warehouse, trade_recommendations, context.run_id)
     past = warehouse.query(f"select * from {HISTORY_TABLE}")
     symbols = sorted(set(past["symbol"]))
     bars = warehouse.query(

@@ -321,3 +321,7 @@ def test_an_unsafe_recommendation_blocks_everything_downstream(db: str) -> None:
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert "trade_recommendations" in materialized
     assert "recommendation_scorecard" not in materialized and "evening_review" not in materialized
+    # The unsafe set never reaches the history that the scorecard grades.
+    with duckdb.connect(db) as conn:
+        tables = {t for (t,) in conn.execute("select table_name from duckdb_tables()").fetchall()}
+    assert "recommendation_history" not in tables
