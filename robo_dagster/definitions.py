@@ -6,6 +6,11 @@ from dagster import Definitions, load_asset_checks_from_modules, load_assets_fro
 
 from robo_dagster.ai_analysis import assets as ai_analysis_assets
 from robo_dagster.ai_analysis import checks as ai_analysis_checks
+from robo_dagster.automation.inbox import (
+    events_well_formed,
+    market_event_inbox_sensor,
+    market_events,
+)
 from robo_dagster.automation.jobs import JOBS
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
 from robo_dagster.market_data import assets as market_data_assets
@@ -18,9 +23,10 @@ ASSET_MODULES = [market_data_assets, portfolio_assets, ai_analysis_assets]
 CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks]
 
 defs = Definitions(
-    assets=load_assets_from_modules(ASSET_MODULES),
-    asset_checks=load_asset_checks_from_modules(CHECK_MODULES),
+    assets=[*load_assets_from_modules(ASSET_MODULES), market_events],
+    asset_checks=[*load_asset_checks_from_modules(CHECK_MODULES), events_well_formed],
     jobs=[*JOBS, *SCHEDULE_JOBS],
     schedules=SCHEDULES,
+    sensors=[market_event_inbox_sensor],
     resources=build_resources(),
 )

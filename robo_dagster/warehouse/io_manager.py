@@ -63,11 +63,11 @@ class TransactionalDuckDbClient(DuckDbClient):
     ) -> None:
         # Dagster's client swallows the CatalogException of a missing table, but inside a
         # transaction that exception aborts the transaction: ask first instead.
-        exists = connection.execute(
+        ((exists,),) = connection.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [table_slice.schema, table_slice.table],
-        ).fetchone()
-        if exists and exists[0]:
+        ).fetchall()
+        if exists:
             DuckDbClient.delete_table_slice(context, table_slice, connection)
 
 
@@ -94,7 +94,7 @@ class StrictPandasTypeHandler(DuckDBPandasTypeHandler):
         else:
             connection.execute(f"create or replace table {target} as select * from frame")
         written = int(frame.shape[0])
-        total = connection.execute(f"select count(*) from {target}").fetchone()[0]
+        ((total,),) = connection.execute(f"select count(*) from {target}").fetchall()
         columns = connection.execute(
             "select column_name, data_type from information_schema.columns "
             "where table_schema = ? and table_name = ? order by ordinal_position",

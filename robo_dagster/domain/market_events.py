@@ -1,0 +1,66 @@
+"""Market events pushed by other systems, and the seed's rules for what they trigger.
+
+- impact >= 0.7 on a tradable symbol: refresh the analysis (the recommendations' own
+  priority, 9);
+- impact > 0.8 with negative sentiment, or on a highly volatile name: CRITICAL, at once,
+  with priority 10;
+- anything weaker is recorded and triggers nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from robo_dagster.domain.market_sim import validate_symbols
+
+HIGH_IMPACT = 0.7
+CRITICAL_IMPACT = 0.8
+NEGATIVE_SENTIMENT = -0.05
+HIGH_VOLATILITY = 0.5  # annualized
+CRITICAL_PRIORITY = 10
+ANALYSIS_PRIORITY = 9
+
+
+class MarketEvent(BaseModel):
+    """One event in the inbox (``market_data.market_events.payload`` holds its JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["news", "earnings", "price_move", "other"]
+    symbol: str
+    impact: float = Field(ge=0.0, le=1.0)
+    sentiment: float | None = Field(default=None, ge=-1.0, le=1.0)
+    volatility: float | None = Field(default=None, ge=0.0, description="annualized")
+    headline: str = Field(default="", max_length=500)
+    occurred_at: dt.datetime | None = None
+
+    @field_validator("symbol")
+    @classmethod
+    def _ticker(cls, value: str) -> str:
+        return validate_symbols([value])[0]
+
+
+@dataclass(frozen=True)
+class Route:
+    """What an event triggers: a priority (None: nothing) and why."""
+
+    priority: int | None
+    reason: str
+
+
+def route_event(event: MarketEvent, tradable: set[str]) -> Route:
+    """Apply the seed's orchestration rules to one validated event."""
+    if event.symbol not in tradable:
+        return Route(None, f"{event.symbol} is not in the tradable universe")
+    negative = event.sentiment is not None and event.sentiment < NEGATIVE_SENTIMENT
+    volatile = event.volatility is not None and event.volatility >= HIGH_VOLATILITY
+    if event.impact > CRITICAL_IMPACT and (negative or volatile):
+        why = "negative sentiment" if negative else "high volatility"
+        return Route(CRITICAL_PRIORITY, f"CRITICAL: impact {event.impact:.2f} with {why}")
+    if event.impact >= HIGH_IMPACT:
+        return Route(ANALYSIS_PRIORITY, f"high impact {event.impact:.2f}")
+    return Route(None, f"impact {event.impact:.2f} below {HIGH_IMPACT}")

@@ -1,0 +1,109 @@
+"""The external-event inbox sensor: bursts, restarts, malformed events and priorities."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance, build_sensor_context
+
+from robo_dagster.automation.inbox import (
+    QUARANTINE_TABLE,
+    events_well_formed,
+    market_event_inbox_sensor,
+    push_event,
+)
+from robo_dagster.definitions import defs
+
+
+@pytest.fixture()
+def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    path = str(tmp_path / "robo.duckdb")
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", path)
+    return path
+
+
+def event(i: int, **overrides: object) -> dict[str, object]:
+    return {
+        "type": "news",
+        "symbol": ["AAPL", "MSFT", "NVDA", "TSLA", "GOOGL"][i % 5],
+        "impact": 0.75,
+        "sentiment": 0.3,
+        "headline": f"event {i}",
+        **overrides,
+    }
+
+
+def tick(instance: DagsterInstance, cursor: str | None):
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, repository_def=defs.get_repository_def()
+    )
+    return market_event_inbox_sensor.evaluate_tick(context)
+
+
+def test_a_burst_of_200_events_runs_each_exactly_once_across_a_restart(inbox: str) -> None:
+    ids = [push_event(event(i), database=inbox) for i in range(120)]
+    with DagsterInstance.ephemeral() as instance:
+        first = tick(instance, None)
+        assert len(first.run_requests) == 120
+        cursor = first.cursor
+        assert cursor == str(ids[-1])
+        # A tick whose cursor was never saved (the daemon died) is replayed: the same run
+        # keys come back, and the daemon launches nothing for a key it has seen.
+        replay = tick(instance, None)
+        assert [r.run_key for r in replay.run_requests] == [r.run_key for r in first.run_requests]
+    ids += [push_event(event(i), database=inbox) for i in range(120, 200)]
+    with DagsterInstance.ephemeral() as restarted:  # a new daemon with the saved cursor
+        second = tick(restarted, cursor)
+        third = tick(restarted, second.cursor)
+    keys = [r.run_key for r in first.run_requests] + [r.run_key for r in second.run_requests]
+    assert len(keys) == len(set(keys)) == 200
+    assert keys == [f"market-event-{i}" for i in ids]
+    assert not third.run_requests and "no new event" in str(third.skip_message)
+
+
+def test_priorities_follow_the_seeds_rules(inbox: str) -> None:
+    push_event(event(0, impact=0.9, sentiment=-0.6), database=inbox)  # critical: negative
+    push_event(
+        event(1, impact=0.85, sentiment=0.2, volatility=0.8), database=inbox
+    )  # critical: volatile
+    push_event(event(2, impact=0.75, sentiment=0.4), database=inbox)  # analysis
+    push_event(event(3, impact=0.3), database=inbox)  # below the threshold: no run
+    push_event(event(4, symbol="SPY", impact=0.95, sentiment=-0.9), database=inbox)  # benchmark
+    with DagsterInstance.ephemeral() as instance:
+        result = tick(instance, None)
+    priorities = [r.tags["dagster/priority"] for r in result.run_requests]
+    assert priorities == ["10", "10", "9"]
+    assert result.run_requests[0].tags["robo/trigger"].startswith("CRITICAL")
+
+
+def test_a_malformed_event_is_quarantined_and_fails_the_check(inbox: str) -> None:
+    push_event("{not json", source="partner-feed", database=inbox)
+    push_event(event(0, impact=1.5), database=inbox)
+    push_event(event(1, symbol="not a ticker"), database=inbox)
+    good = push_event(event(2), database=inbox)
+    with DagsterInstance.ephemeral() as instance:
+        result = tick(instance, None)
+        again = tick(instance, None)  # a replayed tick quarantines nothing twice
+    assert [r.run_key for r in result.run_requests] == [f"market-event-{good}"]
+    assert result.cursor == str(good)
+    [check] = result.asset_events
+    assert not check.passed and "3 malformed event(s)" in check.description
+    assert len(again.run_requests) == 1
+    with duckdb.connect(inbox) as conn:
+        rows = conn.execute(
+            f"select event_id, source, reason from {QUARANTINE_TABLE} order by event_id"
+        ).fetchall()
+    assert len(rows) == 3 and rows[0][1] == "partner-feed"
+    assert (
+        "Invalid JSON" in rows[0][2] and "impact" in rows[1][2] and "malformed ticker" in rows[2][2]
+    )
+    assert not events_well_formed().passed  # the executable check agrees until someone clears it
+    with duckdb.connect(inbox) as conn:
+        conn.execute(f"delete from {QUARANTINE_TABLE}")
+    assert events_well_formed().passed
+
+
+def test_the_sensor_starts_running_and_targets_the_recommendations() -> None:
+    assert market_event_inbox_sensor.default_status.value == "RUNNING"
+    assert market_event_inbox_sensor.minimum_interval_seconds == 5
+    assert market_event_inbox_sensor.job_name == "recommendations_job"
