@@ -12,6 +12,7 @@ from robo_dagster.automation.inbox import (
     market_events,
 )
 from robo_dagster.automation.jobs import JOBS
+from robo_dagster.automation.news_sensor import news_sensor
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
@@ -27,6 +28,6 @@ defs = Definitions(
     asset_checks=[*load_asset_checks_from_modules(CHECK_MODULES), events_well_formed],
     jobs=[*JOBS, *SCHEDULE_JOBS],
     schedules=SCHEDULES,
-    sensors=[market_event_inbox_sensor],
+    sensors=[market_event_inbox_sensor, news_sensor],
     resources=build_resources(),
 )

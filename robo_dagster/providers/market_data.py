@@ -65,6 +65,12 @@ class MarketDataProvider(ConfigurableResource):
         """Earnings reports dated in [start, end], with actuals once reported."""
         raise NotImplementedError
 
+    def headlines_between(
+        self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
+    ) -> pd.DataFrame:
+        """The live feed: headlines published in (since, until], naive UTC, any session."""
+        raise NotImplementedError
+
     def fundamentals(self, symbols: Sequence[str]) -> pd.DataFrame:
         """One row of fundamentals per symbol as of ``session()``."""
         raise NotImplementedError
@@ -138,6 +144,15 @@ class SimulatedMarketData(MarketDataProvider):
 
     def earnings(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         return self._sim.earnings(self._known(symbols), start, end, self.session())
+
+    def headlines_between(
+        self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
+    ) -> pd.DataFrame:
+        first = calendar.session_on_or_before(since.date())
+        last = calendar.session_on_or_before(until.date())
+        feed = self._sim.news(self._known(symbols), first, last)
+        published = feed["published_at"]
+        return feed[(published > since) & (published <= until)].reset_index(drop=True)
 
     def fundamentals(self, symbols: Sequence[str]) -> pd.DataFrame:
         return self._sim.fundamentals(self._known(symbols), self.session())
