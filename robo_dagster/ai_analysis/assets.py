@@ -48,33 +48,6 @@ RECENT_SESSIONS = 30
 RISK_SESSIONS = 253
 
 
-def recent_rows(
-    warehouse: DuckDBWarehouse,
-    table: str,
-    sessions: int,
-    until: dt.date,
-    symbols: list[str] | None = None,
-) -> pd.DataFrame:
-    """The last ``sessions`` stored sessions up to ``until`` of a (symbol, date) table.
-
-    ``until`` is the market's session: an analysis replayed as of a past day must not see
-    the bars that came after it.
-    """
-    where = "and symbol in (select unnest(?))" if symbols is not None else ""
-    params: list[object] = [until, sessions, until] + ([symbols] if symbols is not None else [])
-    return warehouse.query(
-        f"""
-        select * from {table}
-        where date >= (select min(date) from (select distinct date from {table}
-                                              where date <= ? order by date desc limit ?))
-          and date <= ?
-        {where}
-        order by symbol, date
-        """,
-        params,
-    )
-
-
 @ai_asset(
     ins={
         "news": upstream("market_data", "news"),
@@ -100,9 +73,7 @@ def analysis_features(
     the moving averages, news sentiment, the latest earnings surprise, valuation against
     the sector, options put/call ratio and skew, and the book's current weight."""
     session = market.session()
-    indicators = recent_rows(
-        warehouse, "market_data.technical_indicators", RECENT_SESSIONS, session
-    )
+    indicators = warehouse.recent_rows("market_data.technical_indicators", RECENT_SESSIONS, session)
     features = build_features(
         indicators,
         news,
@@ -149,7 +120,7 @@ def morning_prep(
     last_close = market.session()
     # The brief prepares the session about to open, from the data of the last close.
     session = calendar.session_on_or_after(last_close + dt.timedelta(days=1))
-    bars = recent_rows(warehouse, "market_data.price_bars", RECENT_SESSIONS, last_close)
+    bars = warehouse.recent_rows("market_data.price_bars", RECENT_SESSIONS, last_close)
     items, report, requires_action = morning_brief(
         bars, news, earnings, universe, positions, portfolio_risk.iloc[0], _limits(broker), session
     )
@@ -285,9 +256,7 @@ def risk_assessment(
     spike, the largest single-name gap), concentration and VaR against its limit, with a
     severity of INFO, WARNING, ERROR or CRITICAL. CRITICAL is the seed's risk breach."""
     symbols = [*positions["symbol"].tolist(), BENCHMARK_SYMBOL]
-    bars = recent_rows(
-        warehouse, "market_data.price_bars", RISK_SESSIONS, market.session(), symbols
-    )
+    bars = warehouse.recent_rows("market_data.price_bars", RISK_SESSIONS, market.session(), symbols)
     scenarios, report, summary = assess_risk(
         positions, bars, portfolio_risk.iloc[0], _limits(broker)
     )
@@ -355,7 +324,7 @@ def evening_review(
     and sector, the book's return against the market, what changed since the morning,
     and the recommendation scorecard."""
     session = market.session()
-    bars = recent_rows(warehouse, "market_data.price_bars", RECENT_SESSIONS, session)
+    bars = warehouse.recent_rows("market_data.price_bars", RECENT_SESSIONS, session)
     # Only this session's own brief is "the morning": a brief written after the close is
     # already about the next session.
     this_morning = morning_prep[pd.to_datetime(morning_prep["session"]) == pd.Timestamp(session)]

@@ -117,6 +117,7 @@ def _after_close_schedule(
     job: UnresolvedAssetJobDefinition,
     delay_min: int,
     run_key_prefix: str,
+    subject: str,
     description: str,
     partitioned: bool = False,
 ) -> ScheduleDefinition:
@@ -133,7 +134,7 @@ def _after_close_schedule(
         description=description,
     )
     def _schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-        day, skip = _after_close(context, delay_min, description.split(",")[0])
+        day, skip = _after_close(context, delay_min, subject)
         if skip or day is None:
             return skip or SkipReason("no session")
         return RunRequest(
@@ -149,6 +150,7 @@ end_of_day_market_data_schedule = _after_close_schedule(
     end_of_day_market_data_job,
     END_OF_DAY_DELAY_MIN,
     "eod",
+    "end-of-day market data",
     "End-of-day market data, for the day's partition, 15 min after the close (13:15 on an early close).",
     partitioned=True,
 )
@@ -157,6 +159,7 @@ evening_review_schedule = _after_close_schedule(
     evening_review_job,
     EVENING_REVIEW_DELAY_MIN,
     "evening-review",
+    "the evening review",
     "The evening review, at 16:30 New York time, or 13:30 after an early close.",
 )
 

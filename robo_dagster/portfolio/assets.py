@@ -146,20 +146,8 @@ def portfolio_risk(
     1-day historical VaR 95 % and max drawdown of today's book over the last 252
     sessions, and the largest sector's weight (one row)."""
     symbols = [*positions["symbol"].tolist(), BENCHMARK_SYMBOL]
-    history = warehouse.query(
-        """
-        select date, symbol, close from market_data.price_bars
-        where symbol in (select unnest(?))
-          and date >= (select min(date) from (select distinct date from market_data.price_bars
-                                              where date <= ? order by date desc limit ?))
-          and date <= ?
-        """,
-        [
-            symbols,
-            positions["price_date"].max(),
-            RISK_WINDOW_SESSIONS + 1,
-            positions["price_date"].max(),
-        ],
+    history = warehouse.recent_rows(
+        "market_data.price_bars", RISK_WINDOW_SESSIONS + 1, positions["price_date"].max(), symbols
     )
     closes = history.pivot(index="date", columns="symbol", values="close").sort_index()
     equity = our_equity(account_balances, positions)

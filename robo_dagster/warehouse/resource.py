@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +31,33 @@ class DuckDBWarehouse(DuckDBResource):
         """Run one query on a short connection and return the result as a frame."""
         with self.get_connection() as conn:
             return conn.execute(sql, params or []).fetchdf()
+
+    def recent_rows(
+        self,
+        table: str,
+        sessions: int,
+        until: dt.date | pd.Timestamp,
+        symbols: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """The last ``sessions`` stored sessions up to ``until`` of a (symbol, date) table,
+        optionally for some symbols only, ordered by symbol and date.
+
+        ``until`` is the market's session: an analysis replayed as of a past day must not
+        see the rows that came after it.
+        """
+        where = "and symbol in (select unnest(?))" if symbols is not None else ""
+        params: list[Any] = [until, sessions, until] + ([symbols] if symbols is not None else [])
+        return self.query(
+            f"""
+            select * from {table}
+            where date >= (select min(date) from (select distinct date from {table}
+                                                  where date <= ? order by date desc limit ?))
+              and date <= ?
+            {where}
+            order by symbol, date
+            """,
+            params,
+        )
 
     def table_exists(self, schema: str, table: str) -> bool:
         """True when ``schema.table`` exists."""
