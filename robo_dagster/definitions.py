@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import (
+    AssetsDefinition,
+    AssetSpec,
+    Definitions,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 
 from robo_dagster.ai_analysis import assets as ai_analysis_assets
 from robo_dagster.ai_analysis import checks as ai_analysis_checks
+from robo_dagster.automation.conditions import condition_for, market_automation_sensor
+from robo_dagster.automation.earnings_sensor import earnings_sensor
 from robo_dagster.automation.inbox import (
     events_well_formed,
     market_event_inbox_sensor,
@@ -13,6 +21,7 @@ from robo_dagster.automation.inbox import (
 )
 from robo_dagster.automation.jobs import JOBS
 from robo_dagster.automation.news_sensor import news_sensor
+from robo_dagster.automation.price_move_sensor import price_move_sensor
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
@@ -23,11 +32,29 @@ from robo_dagster.resources import build_resources
 ASSET_MODULES = [market_data_assets, portfolio_assets, ai_analysis_assets]
 CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks]
 
+
+def _with_policy(spec: AssetSpec) -> AssetSpec:
+    """The conditional mode's condition for this asset, kept in one policy module."""
+    condition = condition_for(spec.key, {dep.asset_key for dep in spec.deps})
+    return spec.replace_attributes(automation_condition=condition) if condition else spec
+
+
+ASSETS = [
+    asset.map_asset_specs(_with_policy) if isinstance(asset, AssetsDefinition) else asset
+    for asset in load_assets_from_modules(ASSET_MODULES)
+]
+
 defs = Definitions(
-    assets=[*load_assets_from_modules(ASSET_MODULES), market_events],
+    assets=[*ASSETS, market_events],
     asset_checks=[*load_asset_checks_from_modules(CHECK_MODULES), events_well_formed],
     jobs=[*JOBS, *SCHEDULE_JOBS],
     schedules=SCHEDULES,
-    sensors=[market_event_inbox_sensor, news_sensor],
+    sensors=[
+        market_event_inbox_sensor,
+        news_sensor,
+        price_move_sensor,
+        earnings_sensor,
+        market_automation_sensor,
+    ],
     resources=build_resources(),
 )

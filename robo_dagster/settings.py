@@ -7,6 +7,7 @@ resources through ``dagster.EnvVar`` so that their values stay out of logs and m
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from pathlib import Path
 
@@ -69,6 +70,27 @@ def as_of() -> str | None:
         return dt.date.fromisoformat(raw).isoformat()
     except ValueError as exc:
         raise ValueError(f"ROBO_AS_OF={raw!r} is not a date of the form YYYY-MM-DD") from exc
+
+
+DEFAULT_PRICE_MOVE_THRESHOLD_PCT = 3.0
+
+
+def price_move_threshold_pct() -> float:
+    """``ROBO_PRICE_MOVE_THRESHOLD_PCT``: the intraday move, in percent of the previous
+    close, that the price-move sensor treats as an event (default 3.0). Read on every
+    tick, so a bad value fails the sensor's tick with this message rather than the
+    whole code location's load."""
+    name = "ROBO_PRICE_MOVE_THRESHOLD_PCT"
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return DEFAULT_PRICE_MOVE_THRESHOLD_PCT
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a number (a percentage such as 3 or 2.5)") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={raw!r} must be a finite percentage greater than 0")
+    return value
 
 
 def _int_env(name: str, default: int, *, minimum: int) -> int:

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from robo_dagster.ai_analysis.analysts import Analyst
 from robo_dagster.asset_defaults import group_asset, upstream
+from robo_dagster.automation.conditions import with_its_asset
 from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
 from robo_dagster.domain.analyst import build_features, score_signals
@@ -157,6 +158,7 @@ class RecommendationConfig(Config):
             "analyst_answered",
             asset=[GROUP, "trade_recommendations"],
             description="The configured analyst answered; fails (WARN) when an LLM failed and the rules stood in.",
+            automation_condition=with_its_asset(),
         )
     ],
 )

@@ -8,6 +8,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue
 from pydantic import ValidationError
 
 from robo_dagster.ai_analysis.assets import evening_review, risk_assessment, trade_recommendations
+from robo_dagster.automation.conditions import with_its_asset
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, Recommendation
 from robo_dagster.domain.review import reconcile_review
 from robo_dagster.providers import BrokerProvider
@@ -16,6 +17,7 @@ WEIGHT_TOLERANCE = 1e-9
 
 
 @asset_check(
+    automation_condition=with_its_asset(),
     asset=trade_recommendations,
     additional_ins={"universe": AssetIn(key=["market_data", "universe"])},
     description=(
@@ -65,6 +67,7 @@ def recommendations_valid(
 
 
 @asset_check(
+    automation_condition=with_its_asset(),
     asset=trade_recommendations,
     blocking=True,
     additional_ins={"positions": AssetIn(key=["portfolio", "positions"])},
@@ -105,6 +108,7 @@ def recommendations_within_risk_limits(
 
 
 @asset_check(
+    automation_condition=with_its_asset(),
     asset=risk_assessment,
     description="The seed's risk breach: fails when the assessment's severity is CRITICAL.",
 )

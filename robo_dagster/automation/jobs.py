@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job, in_process_executor, multiprocess_executor
 
-from robo_dagster.partitions import TRADING_DAYS
-
 DEFAULT_MAX_CONCURRENT = 4
 
 sequential_pipeline = define_asset_job(
     name="sequential_pipeline",
     selection=AssetSelection.all(),
-    partitions_def=TRADING_DAYS,
     executor_def=in_process_executor,
     description=(
         "The seed's sequential mode: every asset and check in topological order, in one "
@@ -24,7 +21,6 @@ sequential_pipeline = define_asset_job(
 parallel_pipeline = define_asset_job(
     name="parallel_pipeline",
     selection=AssetSelection.all(),
-    partitions_def=TRADING_DAYS,
     executor_def=multiprocess_executor,
     config={"execution": {"config": {"max_concurrent": DEFAULT_MAX_CONCURRENT}}},
     description=(

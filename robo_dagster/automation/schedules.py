@@ -23,7 +23,6 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from robo_dagster.automation.jobs import evening_review_job, morning_prep_job
 from robo_dagster.domain import calendar
-from robo_dagster.partitions import TRADING_DAYS
 
 TIMEZONE = calendar.EXCHANGE_TIMEZONE
 END_OF_DAY_DELAY_MIN = 15  # bars are final a few minutes after the close
@@ -41,7 +40,6 @@ portfolio_sync_job = define_asset_job(
 end_of_day_market_data_job = define_asset_job(
     name="end_of_day_market_data_job",
     selection=AssetSelection.groups("market_data"),
-    partitions_def=TRADING_DAYS,
     executor_def=in_process_executor,
     description="The session's price bars, then indicators, news, earnings, fundamentals and options.",
     tags={"dagster/priority": str(PORTFOLIO_PRIORITY), "robo/queue": "data_fetcher"},

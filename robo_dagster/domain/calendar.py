@@ -152,3 +152,15 @@ def closed_reason(day: str | dt.date) -> str | None:
     if day_d.weekday() >= 5:
         return f"{day_d:%A} {day_d.isoformat()}: weekend, the exchange is closed"
     return f"{day_d:%A} {day_d.isoformat()}: {holiday_name(day_d)}, the exchange is closed"
+
+
+def is_open_at(moment: dt.datetime | pd.Timestamp) -> bool:
+    """True while XNYS is in session at ``moment`` (naive means New York time), from the
+    open up to, not including, the close: early closes and holidays included."""
+    local = pd.Timestamp(moment)
+    if local.tzinfo is None:
+        local = local.tz_localize(EXCHANGE_TIMEZONE)
+    day = local.tz_convert(EXCHANGE_TIMEZONE).date()
+    if not is_session(day):
+        return False
+    return bool(session_open(day) <= local < session_close(day))

@@ -16,6 +16,10 @@ path is a Brownian bridge per calendar year: the year's total is drawn from its 
 and the year's daily steps are conditioned on it. The conditioned steps have exactly the
 distribution of free ones, and the level at any day needs only the yearly totals before
 it plus the steps of its own year.
+
+Intraday quotes use the same trick one level down: a session's minute-by-minute path is
+a Brownian bridge from the day's simulated open to its close, clipped into the day's
+range, so the live stream never contradicts the daily bar it ends in.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ RISK_FREE_RATE = 0.04
 MARKET_DAILY_VOL = 0.011
 SECTOR_DAILY_VOL = 0.006
 MIN_IDIO_DAILY_VOL = 0.004
+# Intraday: a regular session's minutes, and the share of a day's volatility that moves
+# the price between the open and the close (the rest is the overnight gap).
+REGULAR_SESSION_MINUTES = 390
+INTRADAY_VOL_SHARE = 0.7
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 
 
@@ -218,18 +226,19 @@ class MarketSimulator:
                 "dividend_yield": np.where(u[8] < 0.4, 0.0, 0.035 * u[9]),
             }
         )
-        for symbol, company in KNOWN_COMPANIES.items():
-            hit = frame["symbol"] == symbol
-            if hit.any():
-                frame.loc[hit, ["name", "sector"]] = [company.name, company.sector]
-                frame.loc[hit, ["beta", "vol", "price0", "pe0", "shares_m", "dividend_yield"]] = [
-                    company.beta,
-                    company.vol,
-                    company.price0,
-                    company.pe0,
-                    company.shares_m,
-                    company.dividend_yield,
-                ]
+        # Known companies keep their own profile: one assignment per column, not per
+        # company (sensors ask for profiles every few seconds).
+        known = [(i, KNOWN_COMPANIES[s]) for i, s in enumerate(symbols) if s in KNOWN_COMPANIES]
+        if known:
+            rows = np.array([i for i, _ in known])
+            for column in ("name", "sector"):
+                values = frame[column].to_numpy(dtype=object, copy=True)
+                values[rows] = [getattr(c, column) for _, c in known]
+                frame[column] = values
+            for column in ("beta", "vol", "price0", "pe0", "shares_m", "dividend_yield"):
+                numbers = frame[column].to_numpy(dtype=float, copy=True)
+                numbers[rows] = [getattr(c, column) for _, c in known]
+                frame[column] = numbers
         is_benchmark = (frame["symbol"] == BENCHMARK_SYMBOL).to_numpy()
         market_var = (frame["beta"] * MARKET_DAILY_VOL) ** 2
         total_var = (frame["vol"] ** 2) / TRADING_DAYS_PER_YEAR
@@ -396,6 +405,68 @@ class MarketSimulator:
             part = pd.DataFrame(steps, index=year_sessions, columns=prof["symbol"])
             parts.append(part.loc[sessions[sessions.year == year]])
         return pd.concat(parts)
+
+    # ------------------------------------------------------------------ intraday
+    def intraday_quotes(self, symbols: list[str], at: pd.Timestamp) -> pd.DataFrame:
+        """Last-trade quotes of ``symbols`` at the minute of ``at`` (naive UTC).
+
+        The intraday log price of a session is a Brownian bridge over its minutes from the
+        simulated open to the simulated close, so the stream agrees with ``daily_bars``:
+        the open minute quotes the bar's open, the close minute its close, and every quote
+        is clipped into the bar's [low, high]. The bridge's steps are counter-based draws
+        keyed by (seed, symbol, session, minute), so a quote never depends on which other
+        symbols or minutes are asked for. Returns symbol, quoted_at (the minute, naive UTC),
+        price, previous_close (the prior session's close) and change_pct, one row per
+        symbol in ticker order.
+
+        Raises ValueError outside a session's trading hours (before the open, after the
+        close, on a weekend or a holiday): there is no live price to quote then.
+        """
+        minute_utc = _naive_utc(at).floor("min")
+        session, minute, minutes = session_minute(minute_utc)
+        wanted = sorted(validate_symbols(list(symbols)))
+        if not wanted:
+            raise ValueError("intraday_quotes needs at least one symbol")
+        previous = calendar.previous_session(session)
+        bars = self.daily_bars(wanted, [previous, session])
+        today = bars[bars["date"] == pd.Timestamp(session)].set_index("symbol").loc[wanted]
+        before = bars[bars["date"] == pd.Timestamp(previous)].set_index("symbol").loc[wanted]
+        prof = self.profiles(wanted)
+        open_, close = today["open"].to_numpy(), today["close"].to_numpy()
+        low, high = today["low"].to_numpy(), today["high"].to_numpy()
+        bridge = self._intraday_bridge(prof, session, minutes)[minute]
+        sigma = INTRADAY_VOL_SHARE * prof["vol"].to_numpy() / np.sqrt(TRADING_DAYS_PER_YEAR)
+        sigma = sigma / np.sqrt(REGULAR_SESSION_MINUTES)
+        weight = minute / minutes
+        log_price = (1.0 - weight) * np.log(open_) + weight * np.log(close) + sigma * bridge
+        price = np.clip(np.exp(log_price).round(4), low, high)
+        if minute == 0:
+            price = open_.copy()
+        elif minute == minutes:
+            price = close.copy()
+        previous_close = before["close"].to_numpy()
+        return pd.DataFrame(
+            {
+                "symbol": wanted,
+                "quoted_at": minute_utc,
+                "price": price,
+                "previous_close": previous_close,
+                "change_pct": (price / previous_close - 1.0) * 100.0,
+            }
+        )
+
+    def _intraday_bridge(self, prof: pd.DataFrame, session: dt.date, minutes: int) -> np.ndarray:
+        """A standard Brownian bridge pinned to 0 at both ends of the session
+        ((minutes + 1) × symbols): row k is the walk after k one-minute steps, minus the
+        share k / minutes of the whole walk."""
+        ids = prof["entity_id"].to_numpy(np.uint64)
+        # Minute j of the session's day is counter ordinal * 1024 + j (a session has at most
+        # 390 minutes), so no two minutes of any day share a draw.
+        counters = pd.Timestamp(session).toordinal() * 1024 + np.arange(1, minutes + 1)
+        steps = normals(stream_keys(self.seed, "intraday", ids, counters.astype(np.int64)))
+        walk = np.vstack([np.zeros((1, len(ids))), np.cumsum(steps, axis=0)])
+        share = np.arange(minutes + 1)[:, None] / minutes
+        return walk - share * walk[-1]
 
     # ------------------------------------------------------------------ news
     def news(self, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -665,6 +736,43 @@ class MarketSimulator:
         return frame.drop_duplicates(
             ["symbol", "expiry", "strike", "option_type"], ignore_index=True
         )
+
+
+def _naive_utc(at: pd.Timestamp | dt.datetime | str) -> pd.Timestamp:
+    moment = pd.Timestamp(at)
+    if moment.tzinfo is not None:
+        moment = moment.tz_convert("UTC").tz_localize(None)
+    return moment
+
+
+def session_minute(at: pd.Timestamp | dt.datetime | str) -> tuple[dt.date, int, int]:
+    """The session trading at ``at`` (naive UTC), the minute of it that ``at`` falls in
+    (0 is the open, the last is the close) and the session's length in minutes.
+
+    Raises ValueError, naming why, when the exchange does not trade at ``at``: weekend,
+    holiday, before the open or after the close (13:00 New York time on an early close).
+    """
+    moment = _naive_utc(at).floor("min")
+    local = moment.tz_localize("UTC").tz_convert(calendar.EXCHANGE_TIMEZONE)
+    day = local.date()
+    stamp = f"{moment:%Y-%m-%d %H:%M} UTC ({local:%H:%M} New York time)"
+    reason = calendar.closed_reason(day)
+    if reason is not None:
+        raise ValueError(f"no intraday quote at {stamp}: {reason}")
+    opens, closes = calendar.session_open(day), calendar.session_close(day)
+    if local < opens:
+        raise ValueError(
+            f"no intraday quote at {stamp}: the session of {day.isoformat()} opens at "
+            f"{opens:%H:%M} New York time"
+        )
+    if local > closes:
+        raise ValueError(
+            f"no intraday quote at {stamp}: the session of {day.isoformat()} closed at "
+            f"{closes:%H:%M} New York time"
+        )
+    minute = int((local - opens).total_seconds() // 60)
+    minutes = int((closes - opens).total_seconds() // 60)
+    return day, minute, minutes
 
 
 def _quarter_number(day: dt.date) -> int:

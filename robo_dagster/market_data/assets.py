@@ -16,7 +16,7 @@ from robo_dagster.domain.quality import split_valid_bars
 from robo_dagster.domain.sentiment import score_texts
 from robo_dagster.metadata import markdown_preview, require_rows
 from robo_dagster.partitions import TRADING_DAYS
-from robo_dagster.providers import MarketDataProvider
+from robo_dagster.providers import BrokerProvider, MarketDataProvider, UnknownSymbolError
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "market_data"
@@ -24,16 +24,27 @@ market_data_asset = group_asset(GROUP, owners=["team:market-data"])
 QUARANTINE_TABLE = "market_data.price_bars_quarantine"
 
 
-@market_data_asset()
-def universe(market: MarketDataProvider) -> Output[pd.DataFrame]:
-    """The tradable universe: the seed's five symbols, the SPY benchmark, the watchlist
-    and, for benchmarks, generated symbols (``ROBO_UNIVERSE_SIZE``)."""
+@market_data_asset(deps=[["portfolio", "account_balances"]])
+def universe(market: MarketDataProvider, broker: BrokerProvider) -> Output[pd.DataFrame]:
+    """The tradable universe: the seed's five symbols, the SPY benchmark, the watchlist,
+    what the broker holds (``is_held``) and, for benchmarks, generated symbols
+    (``ROBO_UNIVERSE_SIZE``). It follows each broker sync, so the data fetched next
+    always covers the book; a held symbol the provider does not know fails here."""
     frame = require_rows(market.universe(), "universe")
+    held = broker.ledger().positions["symbol"]
+    unknown = sorted(set(held) - set(frame["symbol"]))
+    if unknown:
+        raise UnknownSymbolError(
+            f"the broker holds {', '.join(unknown)}, which the market-data provider does not "
+            "list: add them to ROBO_WATCHLIST"
+        )
+    frame["is_held"] = frame["symbol"].isin(set(held))
     return Output(
         frame,
         metadata={
             "symbols": len(frame),
             "watchlist": MetadataValue.text(", ".join(frame.loc[frame["on_watchlist"], "symbol"])),
+            "held": MetadataValue.text(", ".join(frame.loc[frame["is_held"], "symbol"])),
             "preview": markdown_preview(frame, 15),
         },
     )

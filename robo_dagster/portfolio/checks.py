@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
 
+from robo_dagster.automation.conditions import with_its_asset
 from robo_dagster.portfolio.assets import portfolio_risk, positions
 from robo_dagster.providers import BrokerProvider
 
@@ -10,6 +11,7 @@ RECONCILE_TOLERANCE = 0.0005  # 5 bp of equity: a rounding difference, not a sta
 
 
 @asset_check(
+    automation_condition=with_its_asset(),
     asset=positions,
     additional_ins={"account_balances": AssetIn(key=["portfolio", "account_balances"])},
     description=(
@@ -43,6 +45,7 @@ def positions_reconcile(
 
 
 @asset_check(
+    automation_condition=with_its_asset(),
     asset=portfolio_risk,
     description="The largest position and the largest sector stay within the desk's weight limits.",
 )
@@ -76,6 +79,7 @@ def concentration_within_limit(
 
 
 @asset_check(
+    automation_condition=with_its_asset(),
     asset=portfolio_risk,
     description="1-day historical VaR 95 % stays within the desk's limit (share of equity).",
 )

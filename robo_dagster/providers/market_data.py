@@ -16,6 +16,24 @@ from robo_dagster.domain.market_sim import (
     validate_symbols,
 )
 
+EARNINGS_COLUMNS = [
+    "symbol",
+    "fiscal_quarter",
+    "period_end",
+    "report_date",
+    "timing",
+    "eps_estimate",
+    "eps_actual",
+    "status",
+    "surprise_pct",
+]
+# When the simulated wire publishes an actual on its report date, New York time: before
+# the open ("BMO") or just after the close ("AMC").
+PUBLICATION_SLOTS = {
+    "BMO": pd.Timedelta(hours=7),
+    "AMC": pd.Timedelta(hours=16, minutes=5),
+}
+
 
 class ProviderError(RuntimeError):
     """A provider could not deliver what was asked (failed, empty or not yet available)."""
@@ -69,6 +87,21 @@ class MarketDataProvider(ConfigurableResource):
         self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
     ) -> pd.DataFrame:
         """The live feed: headlines published in (since, until], naive UTC, any session."""
+        raise NotImplementedError
+
+    def quotes(self, symbols: Sequence[str], at: pd.Timestamp) -> pd.DataFrame:
+        """Live quotes at the wall-clock time ``at`` (naive UTC), not ``as_of``: symbol,
+        quoted_at, price, previous_close and change_pct (percent versus the prior
+        session's close). Raises ProviderError when the market does not trade at ``at``."""
+        raise NotImplementedError
+
+    def earnings_published_between(
+        self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
+    ) -> pd.DataFrame:
+        """The live earnings wire: actuals published in (since, until], naive UTC, by the
+        wall clock rather than ``as_of``. The ``earnings`` columns plus ``published_at``
+        and ``report_id`` (``<symbol>-<fiscal_quarter>``), ordered by (published_at,
+        report_id)."""
         raise NotImplementedError
 
     def fundamentals(self, symbols: Sequence[str]) -> pd.DataFrame:
@@ -153,6 +186,44 @@ class SimulatedMarketData(MarketDataProvider):
         feed = self._sim.news(self._known(symbols), first, last)
         published = feed["published_at"]
         return feed[(published > since) & (published <= until)].reset_index(drop=True)
+
+    def quotes(self, symbols: Sequence[str], at: pd.Timestamp) -> pd.DataFrame:
+        wanted = self._known(symbols)
+        try:
+            return self._sim.intraday_quotes(wanted, at)
+        except ValueError as exc:
+            raise ProviderError(str(exc)) from exc
+
+    def earnings_published_between(
+        self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
+    ) -> pd.DataFrame:
+        """In the simulator an actual is published on its report date at 07:00 New York
+        time when the report comes before the open ("BMO") and at 16:05 when it comes
+        after the close ("AMC"), the usual slots of real wires. Every report dated on or
+        before ``until``'s date carries its actual, so the time filter alone decides."""
+        wanted = self._known(symbols)
+        # A report dated D is published on D in New York, which is also D in UTC (07:00
+        # and 16:05 New York are 11:00-12:00 and 20:05-21:05 UTC), so these dates cover
+        # the window with a day to spare.
+        start, end = since.date() - dt.timedelta(days=1), until.date()
+        columns = [*EARNINGS_COLUMNS, "published_at", "report_id"]
+        if end < start:
+            return pd.DataFrame(columns=columns)
+        frame = self._sim.earnings(wanted, start, end, as_of=end)
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+        frame = frame[frame["status"] == "reported"].copy()
+        slot = frame["timing"].map(PUBLICATION_SLOTS)
+        frame["published_at"] = (
+            (pd.to_datetime(frame["report_date"]) + slot)
+            .dt.tz_localize(calendar.EXCHANGE_TIMEZONE)
+            .dt.tz_convert("UTC")
+            .dt.tz_localize(None)
+        )
+        frame["report_id"] = frame["symbol"] + "-" + frame["fiscal_quarter"]
+        published = frame["published_at"]
+        frame = frame[(published > since) & (published <= until)]
+        return frame[columns].sort_values(["published_at", "report_id"], ignore_index=True)
 
     def fundamentals(self, symbols: Sequence[str]) -> pd.DataFrame:
         return self._sim.fundamentals(self._known(symbols), self.session())

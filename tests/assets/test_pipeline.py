@@ -1,6 +1,7 @@
 """The whole graph materialized on a temporary DuckDB, and what must never happen to it."""
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,27 @@ def test_a_changed_column_set_fails_loudly_and_rolls_back(
     path, resources = small_db
     # The delete runs inside the failed transaction, so the old partition stays whole.
     assert_refused_without_loss(path, _vendor_resources(resources, WiderVendor), "vwap")
+
+
+def test_the_universe_flags_the_book_and_refuses_a_held_symbol_it_cannot_price(
+    tmp_path: Path,
+) -> None:
+    from robo_dagster.providers import PaperBroker
+
+    resources = build_resources(
+        str(tmp_path / "robo.duckdb"), as_of=AS_OF, watchlist=WATCHLIST, universe_size=0
+    )
+    held = set(resources["broker"].ledger().positions["symbol"])
+    result = materialize([universe], resources=resources)
+    frame = result.output_for_node("market_data__universe")
+    assert set(frame.loc[frame["is_held"], "symbol"]) == held
+    # A book holding a name the provider does not list fails the sync with its name.
+    portfolio = json.loads(Path(resources["broker"].portfolio_file).read_text())
+    portfolio["trades"].append(
+        {"date": "2025-06-02", "symbol": "ZZZZ", "side": "BUY", "quantity": 10, "price": 50.0}
+    )
+    odd_book = tmp_path / "odd_book.json"
+    odd_book.write_text(json.dumps(portfolio))
+    resources["broker"] = PaperBroker(portfolio_file=str(odd_book), market=resources["market"])
+    with pytest.raises(UnknownSymbolError, match="holds ZZZZ"):
+        materialize([universe], resources=resources)

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pandas as pd
+import pytest
 
 from robo_dagster.domain import calendar
 
@@ -42,3 +43,25 @@ def test_session_navigation() -> None:
     assert (
         len(calendar.sessions_between("2026-01-01", "2026-12-31")) == 251
     )  # 261 weekdays less 10 weekday holidays
+
+
+@pytest.mark.parametrize(
+    ("moment", "is_open"),
+    [
+        ("2026-11-24 09:29", False),  # an ordinary Tuesday, before the open
+        ("2026-11-24 09:30", True),
+        ("2026-11-24 15:59", True),
+        ("2026-11-24 16:00", False),  # the close itself is after the session
+        ("2026-11-26 12:00", False),  # Thanksgiving
+        ("2026-11-27 12:59", True),  # the early close at 13:00
+        ("2026-11-27 13:00", False),
+        ("2026-11-28 12:00", False),  # Saturday
+        ("2026-03-09 09:30", True),  # the Monday after clocks went forward
+        ("2026-11-02 09:30", True),  # the Monday after clocks went back
+    ],
+)
+def test_is_open_at_follows_the_session_hours(moment: str, is_open: bool) -> None:
+    assert calendar.is_open_at(pd.Timestamp(moment)) is is_open
+    # The same instant in UTC gives the same answer.
+    utc = pd.Timestamp(moment, tz=calendar.EXCHANGE_TIMEZONE).tz_convert("UTC")
+    assert calendar.is_open_at(utc) is is_open
