@@ -14,11 +14,10 @@ sentiment ``clip(surprise % / 20, -1, 1)`` and goes through the inbox's rules
 ``earnings-<report_id>`` (``<symbol>-<fiscal_quarter>``), so a replayed tick launches
 nothing new.
 
-Why ``recommendations_job``: it refreshes everything upstream of the recommendations
-except the partitioned price bars, vectorized over the whole universe, so a run for one
-symbol would cost as much as a run for all; the symbol travels as a tag. That selection
-does include ``market_data/earnings`` (the recommendations read the features, which read
-the earnings calendar), so the run re-reads the reports. Note that the provider serves
+The run is ``recommendations_job`` narrowed to the earnings table and the event
+analysis (features, recommendations, strategy: ``jobs.EVENT_ANALYSIS``), vectorized over
+the whole universe, so a run for one symbol would cost as much as a run for all; the
+symbol travels as a tag. Note that the provider serves
 that asset as of its latest *closed* session: a report published before the open shows
 its actual in the asset only once that session has closed (one published after the
 close is already in).
@@ -30,14 +29,21 @@ import json
 import math
 
 import pandas as pd
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
+from dagster import (
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
 
-from robo_dagster.automation.jobs import recommendations_job
+from robo_dagster.automation.jobs import ANALYSIS_QUEUE, EVENT_ANALYSIS, recommendations_job
 from robo_dagster.domain.market_events import MarketEvent, Route, route_event
 from robo_dagster.providers import MarketDataProvider
 
 FIRST_LOOKBACK = pd.Timedelta(days=1)  # a first start reads the last day, not a season
-ANALYSIS_QUEUE = "ai_analysis"
+EARNINGS = AssetKey(["market_data", "earnings"])
 
 
 def _cursor(raw: str | None, now: pd.Timestamp) -> tuple[pd.Timestamp, str]:
@@ -105,6 +111,7 @@ def earnings_tick(
             continue
         requests.append(
             RunRequest(
+                asset_selection=[EARNINGS, *EVENT_ANALYSIS],
                 run_key=f"earnings-{row.report_id}",
                 tags={
                     "dagster/priority": str(route.priority),

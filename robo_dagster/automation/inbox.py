@@ -5,7 +5,10 @@ arrived, its source, and a JSON payload: see ``domain.market_events.MarketEvent`
 one with ``push_event`` (or any DuckDB client that takes the same file lock). The sensor
 reads the rows past its cursor in id order, so a burst is read in full and nothing is read
 twice; each event's run has the run key ``market-event-<id>``, so a tick that is replayed
-after a crash launches nothing new. A malformed event goes to
+after a crash launches nothing new. The run re-runs the event analysis
+(``jobs.EVENT_ANALYSIS``: features, recommendations, strategy) on the stored tables. The
+sensor asks to be evaluated every second, so the daemon's sensor loop (every 5 s)
+evaluates it on every pass. A malformed event goes to
 ``market_data.market_events_quarantine`` with its reason, and the ``events_well_formed``
 check fails; the sensor carries on.
 """
@@ -29,7 +32,7 @@ from dagster import (
 from pydantic import ValidationError
 
 from robo_dagster import settings
-from robo_dagster.automation.jobs import recommendations_job
+from robo_dagster.automation.jobs import ANALYSIS_QUEUE, EVENT_ANALYSIS, recommendations_job
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.market_sim import build_universe
 from robo_dagster.warehouse.connection import locked_connection
@@ -116,7 +119,7 @@ def _tradable() -> set[str]:
 
 @sensor(
     job=recommendations_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=1,
     default_status=DefaultSensorStatus.RUNNING,
     description="Turns each new row of market_data.market_events into an analysis run (priority 9, or 10 when critical).",
 )
@@ -192,12 +195,14 @@ def classify(
             continue
         requests.append(
             RunRequest(
+                asset_selection=EVENT_ANALYSIS,
                 run_key=f"market-event-{int(row.id)}",
                 tags={
                     "dagster/priority": str(route.priority),
                     "robo/event_id": str(int(row.id)),
                     "robo/event_symbol": event.symbol,
                     "robo/trigger": route.reason,
+                    "robo/queue": ANALYSIS_QUEUE,
                 },
             )
         )

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job, in_process_executor, multiprocess_executor
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    define_asset_job,
+    in_process_executor,
+    multiprocess_executor,
+)
 
 DEFAULT_MAX_CONCURRENT = 4
+ANALYSIS_QUEUE = "ai_analysis"  # the robo/queue tag of analysis runs
 
 sequential_pipeline = define_asset_job(
     name="sequential_pipeline",
@@ -46,7 +53,7 @@ def _analysis_job(name: str, targets: AssetSelection, priority: int, description
         selection=selection,
         executor_def=in_process_executor,
         description=description,
-        tags={"dagster/priority": str(priority), "robo/queue": "ai_analysis"},
+        tags={"dagster/priority": str(priority), "robo/queue": ANALYSIS_QUEUE},
     )
 
 
@@ -71,6 +78,15 @@ evening_review_job = _analysis_job(
     "The end-of-day review with the scorecard, and the risk assessment (priority 7).",
 )
 
+# What an event re-runs: the analysis on the stored market and portfolio tables. The
+# sensors pass it as the run's asset selection within ``recommendations_job``: the data
+# an event does not change is not fetched again, which keeps an event's run to three
+# steps and its checks (see BENCHMARKS.md, event latency).
+EVENT_ANALYSIS = [
+    AssetKey(["ai_analysis", "analysis_features"]),
+    AssetKey(["ai_analysis", "trade_recommendations"]),
+    AssetKey(["ai_analysis", "strategy_analysis"]),
+]
 JOBS = [
     sequential_pipeline,
     parallel_pipeline,

@@ -4,7 +4,8 @@ It polls the provider's live feed for headlines published since its cursor (the 
 headline's publication time and id), scores them with VADER and applies the same rules
 as the event inbox (``domain.market_events.route_event``): impact >= 0.7 starts
 ``recommendations_job`` at priority 9; impact > 0.8 with negative sentiment is CRITICAL,
-priority 10. Each headline's run key is ``news-<id>``.
+priority 10. Each headline's run key is ``news-<id>``. The run re-runs the event analysis
+(``jobs.EVENT_ANALYSIS``) on the stored tables; the fetches follow their own triggers.
 """
 
 import json
@@ -12,7 +13,7 @@ import json
 import pandas as pd
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
-from robo_dagster.automation.jobs import recommendations_job
+from robo_dagster.automation.jobs import ANALYSIS_QUEUE, EVENT_ANALYSIS, recommendations_job
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.sentiment import score_texts
 from robo_dagster.providers import MarketDataProvider
@@ -57,11 +58,13 @@ def news_tick(
         if route.priority is not None:
             requests.append(
                 RunRequest(
+                    asset_selection=EVENT_ANALYSIS,
                     run_key=f"news-{row.news_id}",
                     tags={
                         "dagster/priority": str(route.priority),
                         "robo/event_symbol": row.symbol,
                         "robo/trigger": f"news: {route.reason}",
+                        "robo/queue": ANALYSIS_QUEUE,
                     },
                 )
             )

@@ -33,13 +33,12 @@ import pandas as pd
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
 from robo_dagster import settings
-from robo_dagster.automation.jobs import recommendations_job
+from robo_dagster.automation.jobs import ANALYSIS_QUEUE, recommendations_job
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.providers import MarketDataProvider
 
 MOVE_SENTIMENT = 0.5  # the sentiment of a move: its sign, at half strength
-ANALYSIS_QUEUE = "ai_analysis"
 
 
 def market_closed_reason(now: pd.Timestamp) -> str | None:

@@ -1,0 +1,799 @@
+"""End-to-end latency of a market event: inbox push -> trade recommendations materialized.
+
+    python benchmarks/event_latency.py [--events 20] [--interval 2.0] [--timeout 600]
+
+What it does, in a temporary directory (removed at the end unless --keep, or on failure):
+
+1. setup (timed apart, not measured): copies the repo's ``dagster.yaml`` into a fresh
+   DAGSTER_HOME and runs ``python -m robo_dagster.quickstart --sessions 260 --replays 0``
+   against a fresh DuckDB file (ROBO_DUCKDB_PATH), market clock pinned with ROBO_AS_OF;
+2. starts a real ``dagster dev -w workspace.yaml -h 127.0.0.1 -p <free port>`` in its own
+   process group (``start_new_session=True``, what ``set -m`` gives a shell job), waits
+   for GET /server_info, for the code location to load (a load error is retried: others
+   may be mid-edit) and for the first tick of ``market_event_inbox_sensor``;
+3. pushes ``--events`` market events into the inbox (``push_event``), one every
+   ``--interval`` seconds, rotating the seed's five symbols; every 5th is critical
+   (impact 0.9, sentiment -0.6: priority 10), the others high impact (priority 9). The
+   push time is the wall clock just before ``push_event`` is called;
+4. polls the instance until each event's ``recommendations_job`` run (tag
+   ``robo/event_id``) has finished, then reads the run record and event log:
+
+   latency = ASSET_MATERIALIZATION of ai_analysis/trade_recommendations - push
+           = sensor  (push -> run created by the sensor tick; includes the push itself)
+           + queue   (created -> RUN_STARTING, the queued-run daemon dequeues it)
+           + launch  (RUN_STARTING -> RUN_START: the code server spawns the run worker,
+                      which imports the code and loads the job)
+           + execute (RUN_START -> the materialization);
+
+5. prints a per-event table, the median step times, the runs other sensors started
+   meanwhile, and, as the very last line, one JSON object with the headline numbers.
+
+``dagster dev`` is stopped with one SIGTERM to its process group in a ``finally`` (also
+on Ctrl-C), escalating to SIGKILL if the group has not gone after 60 s. Exit status: 0,
+1 if a run failed or timed out, 2 if the setup or ``dagster dev`` could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    EventLogEntry,
+    RunsFilter,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+
+AS_OF = "2026-11-25"  # as tests/conftest.py and tests/integration/test_dagster_dev.py
+SYMBOLS = ("AAPL", "GOOGL", "MSFT", "TSLA", "NVDA")
+LOCATION = "robo_dagster"
+SENSOR = "market_event_inbox_sensor"
+JOB = "recommendations_job"
+TARGET = AssetKey(["ai_analysis", "trade_recommendations"])
+EVENT_TAG = "robo/event_id"
+FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+PARTS = ("sensor", "queue", "launch", "execute")
+
+
+class BenchmarkError(Exception):
+    """Setup or ``dagster dev`` failed: nothing was measured."""
+
+
+@dataclass
+class Pushed:
+    event_id: int
+    symbol: str
+    critical: bool
+    pushed_at: float  # wall clock just before push_event
+    push_s: float  # how long push_event took (mostly the DuckDB file lock)
+
+
+@dataclass
+class Measured:
+    pushed: Pushed
+    run_id: str
+    status: str
+    priority: str
+    created: float
+    enqueued: float | None
+    starting: float | None
+    worker_started: float | None  # the run worker's "Started process for run" event
+    started: float | None
+    materialized: float | None
+    ended: float | None
+    steps: dict[str, float] = field(default_factory=dict)
+    error: str | None = None  # the first error of a failed run
+
+    @property
+    def parts(self) -> dict[str, float | None]:
+        def diff(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else b - a
+
+        return {
+            "sensor": diff(self.pushed.pushed_at, self.created),
+            "queue": diff(self.created, self.starting),
+            "launch": diff(self.starting, self.started),
+            "execute": diff(self.started, self.materialized),
+        }
+
+    @property
+    def latency(self) -> float | None:
+        if self.materialized is None:
+            return None
+        return self.materialized - self.pushed.pushed_at
+
+
+# --------------------------------------------------------------------------- dagster dev
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def graphql(port: int, query: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=60
+    ).json()
+    if response.get("errors"):
+        raise BenchmarkError(f"GraphQL error: {response['errors']}")
+    return dict(response["data"])
+
+
+def tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def dagster_dev(
+    env: dict[str, str], port: int, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``dagster dev`` in its own process group, stopped by one SIGTERM to the group."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "dagster"),
+                "dev",
+                "-w",
+                str(ROOT / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            stop_group(proc)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to webserver, daemon, code server and any run worker; SIGKILL after 60 s."""
+    pgid = proc.pid  # start_new_session: the leader's pid is the group id
+    began = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = began + 60
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if group_alive(pgid):
+        left = subprocess.run(
+            ["ps", "-o", "pid,ppid,stat,etimes,args", "--sid", str(pgid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        print(
+            f"dagster dev: group still alive after 60 s, sending SIGKILL to:\n{left}",
+            file=sys.stderr,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait()
+    print(
+        f"dagster dev: stopped (exit {proc.returncode}) in {time.monotonic() - began:.1f} s",
+        file=sys.stderr,
+    )
+
+
+def wait_until_ready(
+    proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout_s: float, retries: int
+) -> None:
+    """The webserver answers, the code location is loaded, and the inbox sensor ticked."""
+    deadline = time.monotonic() + timeout_s
+
+    def check_alive() -> None:
+        if proc.poll() is not None:
+            raise BenchmarkError(f"dagster dev exited ({proc.returncode}):\n{tail(log_path)}")
+        if time.monotonic() > deadline:
+            raise BenchmarkError(f"dagster dev not ready within {timeout_s:.0f} s")
+
+    while True:
+        check_alive()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+
+    attempts = 0
+    while True:
+        check_alive()
+        data = graphql(
+            port,
+            "{ workspaceOrError { __typename ... on Workspace { locationEntries { name "
+            "loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }",
+        )
+        entries = {e["name"]: e for e in data["workspaceOrError"].get("locationEntries", [])}
+        entry = entries.get(LOCATION)
+        if entry and entry["loadStatus"] == "LOADED":
+            error = entry["locationOrLoadError"]
+            if error and error["__typename"] == "PythonError":
+                attempts += 1
+                if attempts > retries:
+                    raise BenchmarkError(f"code location failed to load: {error['message']}")
+                print(
+                    f"code location failed to load ({error['message'].strip()[:300]}); "
+                    f"retrying in 60 s ({attempts}/{retries})",
+                    file=sys.stderr,
+                )
+                time.sleep(60)
+                graphql(
+                    port,
+                    f'mutation {{ reloadRepositoryLocation(repositoryLocationName: "{LOCATION}") '
+                    "{ __typename } }",
+                )
+                continue
+            break
+        time.sleep(1)
+
+    query = (
+        "{ sensorOrError(sensorSelector: {repositoryLocationName: "
+        f'"{LOCATION}", repositoryName: "__repository__", sensorName: "{SENSOR}"}}) '
+        "{ __typename ... on Sensor { sensorState { status ticks(limit: 1) { timestamp status } } }"
+        " ... on PythonError { message } } }"
+    )
+    while True:
+        check_alive()
+        sensor = graphql(port, query)["sensorOrError"]
+        if sensor["__typename"] != "Sensor":
+            raise BenchmarkError(f"{SENSOR}: {sensor}")
+        if sensor["sensorState"]["status"] != "RUNNING":
+            raise BenchmarkError(f"{SENSOR} is {sensor['sensorState']['status']}, not RUNNING")
+        if sensor["sensorState"]["ticks"]:
+            return
+        time.sleep(1)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def event_payload(index: int) -> tuple[str, bool, dict[str, Any]]:
+    symbol = SYMBOLS[index % len(SYMBOLS)]
+    critical = index % 5 == 4
+    payload: dict[str, Any] = {
+        "type": "news",
+        "symbol": symbol,
+        "impact": 0.9 if critical else 0.75,
+        "sentiment": -0.6 if critical else 0.2,
+        "headline": f"benchmark event {index + 1}: {'critical ' if critical else ''}news on {symbol}",
+    }
+    return symbol, critical, payload
+
+
+def push_events(count: int, interval: float, database: str) -> list[Pushed]:
+    from robo_dagster.automation.inbox import push_event
+
+    pushed: list[Pushed] = []
+    first = time.monotonic()
+    for index in range(count):
+        # On a fixed grid, so that a slow push (waiting on the file lock) does not shift
+        # the ones after it.
+        delay = first + index * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        symbol, critical, payload = event_payload(index)
+        at, began = time.time(), time.monotonic()
+        event_id = push_event(payload, source="benchmark", database=database)
+        pushed.append(Pushed(event_id, symbol, critical, at, time.monotonic() - began))
+        print(
+            f"  pushed event {event_id} ({symbol}{', critical' if critical else ''}) "
+            f"in {pushed[-1].push_s * 1000:.0f} ms",
+            flush=True,
+        )
+    return pushed
+
+
+def wait_for_runs(
+    instance: DagsterInstance, pushed: list[Pushed], timeout_s: float
+) -> tuple[dict[int, Any], list[str]]:
+    """Run records by event id once every run has finished (or the timeout), and what
+    is missing."""
+    deadline = time.monotonic() + timeout_s
+    wanted = {p.event_id for p in pushed}
+    while True:
+        records = instance.get_run_records(filters=RunsFilter(job_name=JOB))
+        by_event: dict[int, Any] = {}
+        for record in records:
+            tag = record.dagster_run.tags.get(EVENT_TAG)
+            if tag is not None and int(tag) in wanted:
+                by_event[int(tag)] = record
+        missing = [
+            f"{event_id} (no run yet)"
+            if event_id not in by_event
+            else f"{event_id} (run {by_event[event_id].dagster_run.run_id[:8]} "
+            f"{by_event[event_id].dagster_run.status.value})"
+            for event_id in sorted(wanted)
+            if event_id not in by_event or by_event[event_id].dagster_run.status not in FINISHED
+        ]
+        if not missing or time.monotonic() > deadline:
+            return by_event, missing
+        time.sleep(1)
+
+
+def first_time(logs: list[EventLogEntry], event_type: DagsterEventType) -> float | None:
+    for entry in logs:
+        if entry.dagster_event and entry.dagster_event.event_type == event_type:
+            return entry.timestamp
+    return None
+
+
+def measure(instance: DagsterInstance, pushed: Pushed, record: Any) -> Measured:
+    run = record.dagster_run
+    logs = list(instance.all_logs(run.run_id))
+    materialized = None
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        if entry.dagster_event and entry.dagster_event.asset_key == TARGET:
+            materialized = entry.timestamp
+            break
+    worker_started = next(
+        (
+            e.timestamp
+            for e in logs
+            if e.dagster_event
+            and e.dagster_event.event_type == DagsterEventType.ENGINE_EVENT
+            and (e.dagster_event.message or "").startswith("Started process for run")
+        ),
+        None,
+    )
+    step_start: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    for e in logs:
+        if not e.dagster_event or not e.step_key:
+            continue
+        if e.dagster_event.event_type == DagsterEventType.STEP_START:
+            step_start[e.step_key] = e.timestamp
+        elif (
+            e.dagster_event.event_type
+            in (
+                DagsterEventType.STEP_SUCCESS,
+                DagsterEventType.STEP_FAILURE,
+            )
+            and e.step_key in step_start
+        ):
+            steps[e.step_key] = e.timestamp - step_start[e.step_key]
+    ended = first_time(logs, DagsterEventType.RUN_SUCCESS) or first_time(
+        logs, DagsterEventType.RUN_FAILURE
+    )
+    error = None
+    if run.status != DagsterRunStatus.SUCCESS:
+        for e in logs:
+            event = e.dagster_event
+            info = None
+            if event and event.event_type == DagsterEventType.STEP_FAILURE:
+                info = event.step_failure_data.error
+            elif event and event.event_type == DagsterEventType.ENGINE_EVENT:
+                info = event.engine_event_data.error if event.engine_event_data else None
+            if info is not None:
+                error = " ".join(info.message.split())[:300]
+                break
+    return Measured(
+        pushed=pushed,
+        run_id=run.run_id,
+        status=run.status.value,
+        priority=run.tags.get("dagster/priority", "?"),
+        created=record.create_timestamp.timestamp(),
+        enqueued=first_time(logs, DagsterEventType.RUN_ENQUEUED),
+        starting=first_time(logs, DagsterEventType.RUN_STARTING),
+        worker_started=worker_started,
+        started=first_time(logs, DagsterEventType.RUN_START),
+        materialized=materialized,
+        ended=ended,
+        steps=steps,
+        error=error,
+    )
+
+
+def background_runs(instance: DagsterInstance, since: float) -> list[Any]:
+    """Runs created since ``since`` that no benchmark event started (other sensors,
+    schedules, automation)."""
+    return [
+        r
+        for r in instance.get_run_records()
+        if r.create_timestamp.timestamp() >= since and EVENT_TAG not in r.dagster_run.tags
+    ]
+
+
+def inbox_ticks(port: int, since: float) -> list[dict[str, Any]]:
+    """The inbox sensor's ticks since ``since``, oldest first."""
+    query = (
+        "{ sensorOrError(sensorSelector: {repositoryLocationName: "
+        f'"{LOCATION}", repositoryName: "__repository__", sensorName: "{SENSOR}"}}) '
+        "{ __typename ... on Sensor { sensorState { ticks(limit: 1000) "
+        "{ timestamp endTimestamp status runIds } } } } }"
+    )
+    sensor = graphql(port, query)["sensorOrError"]
+    if sensor["__typename"] != "Sensor":
+        return []
+    ticks = [t for t in sensor["sensorState"]["ticks"] if t["timestamp"] >= since]
+    return sorted(ticks, key=lambda t: t["timestamp"])
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    points = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
+    best = current = 0
+    for _, step in points:
+        current += step
+        best = max(best, current)
+    return best
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def fmt(value: float | None, width: int = 7) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
+
+
+def median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.median(known)) if known else None
+
+
+def print_report(
+    measured: list[Measured],
+    background: list[Any],
+    instance: DagsterInstance,
+    ticks: list[dict[str, Any]],
+) -> None:
+    print()
+    header = (
+        f"{'event':>5} {'sym':<5} {'prio':>4} {'push':>6} {'sensor':>7} {'queue':>7} "
+        f"{'launch':>7} {'(spawn':>7} {'load)':>7} {'execute':>7} {'latency':>8} "
+        f"{'run end':>7}  status   run"
+    )
+    print(header)
+    print("-" * len(header))
+    for m in measured:
+        parts = m.parts
+        spawn = (
+            None
+            if m.worker_started is None or m.starting is None
+            else m.worker_started - m.starting
+        )
+        load = (
+            None if m.worker_started is None or m.started is None else m.started - m.worker_started
+        )
+        after = None if m.ended is None or m.materialized is None else m.ended - m.materialized
+        latency = m.latency
+        print(
+            f"{m.pushed.event_id:>5} {m.pushed.symbol:<5} {m.priority:>4} "
+            f"{m.pushed.push_s:>6.2f} {fmt(parts['sensor'])} {fmt(parts['queue'])} "
+            f"{fmt(parts['launch'])} {fmt(spawn)} {fmt(load)} {fmt(parts['execute'])} "
+            f"{fmt(latency, 8)} {fmt(after)}  {m.status:<8} {m.run_id[:8]}"
+        )
+    print("-" * len(header))
+
+    def col(fn: Any) -> list[float | None]:
+        return [fn(m) for m in measured]
+
+    medians = {
+        "push": median(col(lambda m: m.pushed.push_s)),
+        **{part: median(col(lambda m, p=part: m.parts[p])) for part in PARTS},
+        "spawn": median(
+            col(
+                lambda m: (
+                    None
+                    if m.worker_started is None or m.starting is None
+                    else m.worker_started - m.starting
+                )
+            )
+        ),
+        "load": median(
+            col(
+                lambda m: (
+                    None
+                    if m.worker_started is None or m.started is None
+                    else m.started - m.worker_started
+                )
+            )
+        ),
+        "latency": median(col(lambda m: m.latency)),
+        "after": median(
+            col(
+                lambda m: (
+                    None if m.ended is None or m.materialized is None else m.ended - m.materialized
+                )
+            )
+        ),
+    }
+    print(
+        f"{'p50':>5} {'':<5} {'':>4} {fmt(medians['push'], 6)} {fmt(medians['sensor'])} "
+        f"{fmt(medians['queue'])} {fmt(medians['launch'])} {fmt(medians['spawn'])} "
+        f"{fmt(medians['load'])} {fmt(medians['execute'])} {fmt(medians['latency'], 8)} "
+        f"{fmt(medians['after'])}"
+    )
+    print(
+        "  push: push_event call; sensor: push -> run created; queue: created -> RUN_STARTING; "
+        "launch: RUN_STARTING -> RUN_START\n  (spawn: -> the run worker's first event, load: "
+        "-> RUN_START); execute: RUN_START -> trade_recommendations materialized;\n"
+        "  run end: materialization -> RUN_SUCCESS. Seconds."
+    )
+
+    # Where the execution goes: the median duration of each step, in run order.
+    durations: dict[str, list[float]] = defaultdict(list)
+    for m in measured:
+        for step, seconds in m.steps.items():
+            durations[step].append(seconds)
+    if durations:
+        print("\nmedian step durations in the event runs (s):")
+        for step, values in sorted(durations.items(), key=lambda kv: -float(np.median(kv[1]))):
+            print(f"  {float(np.median(values)):>6.2f}  {step}")
+        pre = median(
+            [
+                None
+                if m.started is None or not m.steps
+                else min(
+                    e.timestamp
+                    for e in instance.all_logs(m.run_id, of_type=DagsterEventType.STEP_START)
+                )
+                - m.started
+                for m in measured
+            ]
+        )
+        print(f"  {fmt(pre, 6)}  (RUN_START -> first STEP_START)")
+
+    intervals = [
+        (m.started, m.ended) for m in measured if m.started is not None and m.ended is not None
+    ]
+    if intervals:
+        print(f"\nmost event runs executing at once: {max_overlap(intervals)}")
+    launches = sorted(m.starting for m in measured if m.starting is not None)
+    gaps = [b - a for a, b in pairwise(launches)]
+    if gaps:
+        print(
+            f"queued-run daemon: {len(launches)} launches, a median {np.median(gaps):.2f} s "
+            f"apart (each launch waits for the code server to spawn the run worker: "
+            f"median {fmt(medians['spawn'], 0).strip()} s)"
+        )
+    if ticks:
+        spacing: list[float | None] = [b["timestamp"] - a["timestamp"] for a, b in pairwise(ticks)]
+        busy = [t for t in ticks if t["runIds"]]
+        took: list[float | None] = [
+            t["endTimestamp"] - t["timestamp"] for t in busy if t["endTimestamp"]
+        ]
+
+        def short(value: float | None) -> str:
+            return fmt(value, 0).strip()
+
+        print(
+            f"inbox sensor: {len(ticks)} ticks, a median {short(median(spacing))} s apart "
+            f"(max {short(max((v for v in spacing if v is not None), default=None))} s); "
+            f"{len(busy)} launched {sum(len(t['runIds']) for t in busy)} run(s), taking a "
+            f"median {short(median(took))} s "
+            f"(max {short(max((v for v in took if v is not None), default=None))} s)"
+        )
+    jobs = Counter(r.dagster_run.job_name for r in background)
+    print(
+        f"other runs created meanwhile: {len(background)}"
+        + (f" ({', '.join(f'{n} x {j}' for j, n in jobs.most_common())})" if background else "")
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run_setup(env: dict[str, str], sessions: int, log_path: Path) -> float:
+    began = time.monotonic()
+    with open(log_path, "wb") as log:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "robo_dagster.quickstart",
+                "--sessions",
+                str(sessions),
+                "--replays",
+                "0",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise BenchmarkError(f"quickstart failed ({done.returncode}):\n{tail(log_path)}")
+    return time.monotonic() - began
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20, help="events to push (default 20)")
+    parser.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between pushes (default 2.0)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for the runs (default 600)"
+    )
+    parser.add_argument(
+        "--sessions", type=int, default=260, help="sessions the setup backfills (default 260)"
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=420.0,
+        help="seconds for dagster dev to be ready (default 420, with load retries)",
+    )
+    parser.add_argument(
+        "--load-retries",
+        type=int,
+        default=3,
+        help="reloads of a code location that failed to load, a minute apart (default 3)",
+    )
+    parser.add_argument(
+        "--dagster-yaml",
+        type=Path,
+        default=ROOT / "dagster.yaml",
+        help="instance configuration copied into the temporary DAGSTER_HOME (default: the "
+        "repo's dagster.yaml); to try another run-queue or daemon setting",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    if args.events < 1:
+        parser.error("--events must be at least 1")
+
+    # A SIGTERM to the benchmark unwinds like Ctrl-C, so that dagster dev is stopped too.
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    tmp = Path(tempfile.mkdtemp(prefix="robo-event-latency-"))
+    home = tmp / "home"
+    home.mkdir()
+    shutil.copy(args.dagster_yaml, home / "dagster.yaml")
+    database = str(tmp / "robo.duckdb")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ROBO_DUCKDB_PATH": database,
+        "ROBO_AS_OF": AS_OF,
+    }
+    # This process pushes events and reads the instance: same settings as the children.
+    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "ROBO_DUCKDB_PATH", "ROBO_AS_OF")})
+    print(f"working directory: {tmp}", flush=True)
+    ok = False
+    try:
+        print(f"setup: quickstart --sessions {args.sessions} --replays 0 ...", flush=True)
+        setup_s = run_setup(env, args.sessions, tmp / "quickstart.log")
+        print(f"setup: {setup_s:.1f} s", flush=True)
+
+        port = free_port()
+        log_path = tmp / "dagster_dev.log"
+        began = time.monotonic()
+        with dagster_dev(env, port, log_path) as proc:
+            wait_until_ready(proc, port, log_path, args.startup_timeout, args.load_retries)
+            print(
+                f"dagster dev on http://127.0.0.1:{port} ready in "
+                f"{time.monotonic() - began:.1f} s (the inbox sensor has ticked)",
+                flush=True,
+            )
+            since = time.time()
+            print(f"pushing {args.events} events, one every {args.interval:g} s", flush=True)
+            pushed = push_events(args.events, args.interval, database)
+            with DagsterInstance.from_config(str(home)) as instance:
+                records, missing = wait_for_runs(instance, pushed, args.timeout)
+                measured = [
+                    measure(instance, p, records[p.event_id])
+                    for p in pushed
+                    if p.event_id in records
+                ]
+                background = background_runs(instance, since)
+                print_report(measured, background, instance, inbox_ticks(port, since))
+            # still inside the group's lifetime: a final look at the log on problems
+            if missing:
+                print(f"\ndagster dev log tail:\n{tail(log_path, 2000)}", file=sys.stderr)
+
+        failed = [m for m in measured if m.status != DagsterRunStatus.SUCCESS.value]
+        no_materialization = [
+            m for m in measured if m.status == DagsterRunStatus.SUCCESS.value and m.latency is None
+        ]
+        latencies = [m.latency for m in measured if m.latency is not None]
+        if missing:
+            print(
+                f"\nTIMEOUT after {args.timeout:.0f} s: {len(missing)} event(s) without a "
+                f"finished run: {', '.join(missing)}",
+                file=sys.stderr,
+            )
+        for m in failed:
+            print(
+                f"run {m.run_id} of event {m.pushed.event_id}: {m.status}: {m.error}",
+                file=sys.stderr,
+            )
+        for m in no_materialization:
+            print(
+                f"run {m.run_id} of event {m.pushed.event_id}: no materialization of {TARGET}",
+                file=sys.stderr,
+            )
+
+        def pct(q: float) -> float | None:
+            return round(float(np.percentile(latencies, q)), 3) if latencies else None
+
+        summary = {
+            "n": len(latencies),
+            "p50_s": pct(50),
+            "p95_s": pct(95),
+            "max_s": round(max(latencies), 3) if latencies else None,
+            "breakdown_p50_s": {
+                part: (
+                    None
+                    if (v := median([m.parts[part] for m in measured])) is None
+                    else round(v, 3)
+                )
+                for part in PARTS
+            },
+            "priorities": dict(sorted(Counter(m.priority for m in measured).items())),
+            "failed_runs": len(failed) + len(no_materialization),
+            "timed_out": len(missing),
+            "background_runs": len(background),
+            "setup_s": round(setup_s, 1),
+            "events": args.events,
+            "interval_s": args.interval,
+        }
+        ok = not (missing or failed or no_materialization)
+        if not ok or args.keep:
+            print(f"kept {tmp}", file=sys.stderr, flush=True)
+        print(json.dumps(summary), flush=True)  # the very last line
+        return 0 if ok else 1
+    except BenchmarkError as exc:
+        print(f"benchmark: {exc}\nkept {tmp}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"benchmark: interrupted\nkept {tmp}", file=sys.stderr)
+        return 130
+    finally:
+        if ok and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
