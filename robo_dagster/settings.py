@@ -93,6 +93,25 @@ def price_move_threshold_pct() -> float:
     return value
 
 
+DEFAULT_RETRY_BASE_DELAY_S = 1.0
+
+
+def retry_base_delay_s() -> float:
+    """``ROBO_RETRY_BASE_DELAY_S``: the first retry's wait, in seconds (default 1.0); each
+    next one is multiplied by the queue's backoff factor."""
+    name = "ROBO_RETRY_BASE_DELAY_S"
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return DEFAULT_RETRY_BASE_DELAY_S
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from exc
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}={raw!r} must be a finite number of seconds, 0 or more")
+    return value
+
+
 def _int_env(name: str, default: int, *, minimum: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -127,3 +146,23 @@ def llm_model(provider: str) -> str:
 def llm_base_url() -> str | None:
     """``ROBO_LLM_BASE_URL``: another endpoint, e.g. Ollama's http://127.0.0.1:11434/v1."""
     return os.environ.get("ROBO_LLM_BASE_URL") or None
+
+
+# The alert webhook is a secret (its path carries the token): only the variable's name lives
+# here; robo_dagster.monitoring.webhook reads the value through dagster.EnvVar when it sends.
+ALERT_WEBHOOK_URL_VARIABLE = "ROBO_ALERT_WEBHOOK_URL"
+DEFAULT_ALERT_MIN_SEVERITY = "WARNING"
+
+
+def alert_min_severity() -> str:
+    """``ROBO_ALERT_MIN_SEVERITY``: the least severe alert the webhook sends (INFO, WARNING,
+    ERROR or CRITICAL; default WARNING). Alerts below it are still recorded in DuckDB."""
+    from robo_dagster.monitoring.alerts import Severity
+
+    raw = (os.environ.get("ROBO_ALERT_MIN_SEVERITY") or "").strip()
+    if not raw:
+        return DEFAULT_ALERT_MIN_SEVERITY
+    try:
+        return Severity.parse(raw).name
+    except ValueError as exc:
+        raise ValueError(f"ROBO_ALERT_MIN_SEVERITY={raw!r}: {exc}") from None

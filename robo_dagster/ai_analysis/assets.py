@@ -19,6 +19,7 @@ from pydantic import Field
 from robo_dagster.ai_analysis.analysts import Analyst
 from robo_dagster.asset_defaults import group_asset, upstream
 from robo_dagster.automation.conditions import with_its_asset
+from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
 from robo_dagster.domain.analyst import build_features, score_signals
@@ -41,7 +42,7 @@ from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "ai_analysis"
-ai_asset = group_asset(GROUP, owners=["team:quant-research"])
+ai_asset = group_asset(GROUP, owners=["team:quant-research"], queue=AI_ANALYSIS)
 HISTORY_TABLE = "ai_analysis.recommendation_history"
 PRICE_BARS = ["market_data", "price_bars"]
 INDICATORS = ["market_data", "technical_indicators"]

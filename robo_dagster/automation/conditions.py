@@ -37,6 +37,7 @@ from dagster import (
     DefaultSensorStatus,
 )
 
+from robo_dagster.automation.queues import AUTOMATION, Priority
 from robo_dagster.domain import calendar
 
 # Evaluating our own condition class needs the user-code sensor, still marked beta in
@@ -44,7 +45,6 @@ from robo_dagster.domain import calendar
 warnings.filterwarnings("ignore", category=BetaWarning, message=".*use_user_code_server.*")
 
 PRICE_BARS = AssetKey(["market_data", "price_bars"])
-AUTOMATION_PRIORITY = 5  # the seed's NORMAL: scheduled and event runs go first
 
 
 class MarketOpen(AutomationCondition):
@@ -163,7 +163,8 @@ market_automation_sensor = AutomationConditionSensorDefinition(
     minimum_interval_seconds=15,
     # Evaluated in the code server: MarketOpen is our own condition class.
     use_user_code_server=True,
-    run_tags={"dagster/priority": str(AUTOMATION_PRIORITY), "robo/queue": "automation"},
+    # NORMAL: the scheduled briefs and the event runs go first.
+    run_tags=AUTOMATION.tags(Priority.NORMAL),
     description=(
         "The conditional mode: assets follow their upstreams once every upstream is "
         "present, idle and passed its blocking checks; provider fetches follow a broker "

@@ -38,7 +38,8 @@ from dagster import (
     sensor,
 )
 
-from robo_dagster.automation.jobs import ANALYSIS_QUEUE, EVENT_ANALYSIS, recommendations_job
+from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
+from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, Route, route_event
 from robo_dagster.providers import MarketDataProvider
 
@@ -114,10 +115,9 @@ def earnings_tick(
                 asset_selection=[EARNINGS, *EVENT_ANALYSIS],
                 run_key=f"earnings-{row.report_id}",
                 tags={
-                    "dagster/priority": str(route.priority),
+                    **AI_ANALYSIS.tags(route.priority),
                     "robo/event_symbol": str(row.symbol),
                     "robo/trigger": f"earnings {row.fiscal_quarter} surprise {surprise:+.1f}%: {route.reason}",
-                    "robo/queue": ANALYSIS_QUEUE,
                 },
             )
         )

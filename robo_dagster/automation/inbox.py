@@ -32,7 +32,8 @@ from dagster import (
 from pydantic import ValidationError
 
 from robo_dagster import settings
-from robo_dagster.automation.jobs import ANALYSIS_QUEUE, EVENT_ANALYSIS, recommendations_job
+from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
+from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.market_sim import build_universe
 from robo_dagster.warehouse.connection import locked_connection
@@ -198,11 +199,10 @@ def classify(
                 asset_selection=EVENT_ANALYSIS,
                 run_key=f"market-event-{int(row.id)}",
                 tags={
-                    "dagster/priority": str(route.priority),
+                    **AI_ANALYSIS.tags(route.priority),
                     "robo/event_id": str(int(row.id)),
                     "robo/event_symbol": event.symbol,
                     "robo/trigger": route.reason,
-                    "robo/queue": ANALYSIS_QUEUE,
                 },
             )
         )

@@ -10,8 +10,9 @@ from dagster import (
     multiprocess_executor,
 )
 
+from robo_dagster.automation.queues import AI_ANALYSIS, DATA_FETCHER, Priority
+
 DEFAULT_MAX_CONCURRENT = 4
-ANALYSIS_QUEUE = "ai_analysis"  # the robo/queue tag of analysis runs
 
 sequential_pipeline = define_asset_job(
     name="sequential_pipeline",
@@ -22,7 +23,8 @@ sequential_pipeline = define_asset_job(
         "process. Pick a session (or a range: one run backfills it) for the price bars; "
         "everything downstream is recomputed as of the market's latest session."
     ),
-    tags={"robo/mode": "sequential"},
+    # The whole graph is mostly fetching: it queues with the data fetcher.
+    tags={"robo/mode": "sequential", **DATA_FETCHER.tags(Priority.NORMAL)},
 )
 
 parallel_pipeline = define_asset_job(
@@ -35,7 +37,7 @@ parallel_pipeline = define_asset_job(
         "`max_concurrent` at once (run config: execution.config.max_concurrent). DuckDB "
         "access is serialised by a file lock, so steps never fail on the writer lock."
     ),
-    tags={"robo/mode": "parallel"},
+    tags={"robo/mode": "parallel", **DATA_FETCHER.tags(Priority.NORMAL)},
 )
 
 # The seed's priorities on the 1-10 scale (10 highest), as Dagster's run-queue tag.
@@ -53,7 +55,7 @@ def _analysis_job(name: str, targets: AssetSelection, priority: int, description
         selection=selection,
         executor_def=in_process_executor,
         description=description,
-        tags={"dagster/priority": str(priority), "robo/queue": ANALYSIS_QUEUE},
+        tags=AI_ANALYSIS.tags(priority),
     )
 
 

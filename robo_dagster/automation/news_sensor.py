@@ -13,7 +13,8 @@ import json
 import pandas as pd
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
-from robo_dagster.automation.jobs import ANALYSIS_QUEUE, EVENT_ANALYSIS, recommendations_job
+from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
+from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.sentiment import score_texts
 from robo_dagster.providers import MarketDataProvider
@@ -61,10 +62,9 @@ def news_tick(
                     asset_selection=EVENT_ANALYSIS,
                     run_key=f"news-{row.news_id}",
                     tags={
-                        "dagster/priority": str(route.priority),
+                        **AI_ANALYSIS.tags(route.priority),
                         "robo/event_symbol": row.symbol,
                         "robo/trigger": f"news: {route.reason}",
-                        "robo/queue": ANALYSIS_QUEUE,
                     },
                 )
             )

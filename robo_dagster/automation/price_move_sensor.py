@@ -33,7 +33,8 @@ import pandas as pd
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
 from robo_dagster import settings
-from robo_dagster.automation.jobs import ANALYSIS_QUEUE, recommendations_job
+from robo_dagster.automation.jobs import recommendations_job
+from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.providers import MarketDataProvider
@@ -159,13 +160,12 @@ def price_move_tick(
             RunRequest(
                 run_key=f"price-move-{session}-{symbol}-{label}",
                 tags={
-                    "dagster/priority": str(route.priority),
+                    **AI_ANALYSIS.tags(route.priority),
                     "robo/event_symbol": symbol,
                     "robo/trigger": (
                         f"price move {change:+.2f}% ({label} at a {threshold_pct:g}% "
                         f"threshold): {route.reason}"
                     ),
-                    "robo/queue": ANALYSIS_QUEUE,
                 },
             )
         )

@@ -22,19 +22,19 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from robo_dagster.automation.jobs import evening_review_job, morning_prep_job
+from robo_dagster.automation.queues import DATA_FETCHER, PORTFOLIO_SYNC, Priority
 from robo_dagster.domain import calendar
 
 TIMEZONE = calendar.EXCHANGE_TIMEZONE
 END_OF_DAY_DELAY_MIN = 15  # bars are final a few minutes after the close
 EVENING_REVIEW_DELAY_MIN = 30  # 16:30 on a regular day, 13:30 after an early close
-PORTFOLIO_PRIORITY = 5  # the seed's NORMAL
 
 portfolio_sync_job = define_asset_job(
     name="portfolio_sync_job",
     selection=AssetSelection.groups("portfolio"),
     executor_def=in_process_executor,
     description="Balances, positions, P&L and risk from the broker and the latest stored prices.",
-    tags={"dagster/priority": str(PORTFOLIO_PRIORITY), "robo/queue": "portfolio_sync"},
+    tags=PORTFOLIO_SYNC.tags(Priority.NORMAL),
 )
 
 end_of_day_market_data_job = define_asset_job(
@@ -42,7 +42,7 @@ end_of_day_market_data_job = define_asset_job(
     selection=AssetSelection.groups("market_data"),
     executor_def=in_process_executor,
     description="The session's price bars, then indicators, news, earnings, fundamentals and options.",
-    tags={"dagster/priority": str(PORTFOLIO_PRIORITY), "robo/queue": "data_fetcher"},
+    tags=DATA_FETCHER.tags(Priority.NORMAL),
 )
 
 

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, Config, MetadataValue
 from pydantic import Field
 
 from robo_dagster.asset_defaults import group_asset, upstream
+from robo_dagster.automation.queues import DATA_FETCHER
 from robo_dagster.domain import calendar
 from robo_dagster.domain.indicators import compute_indicators
 from robo_dagster.domain.market_sim import RISK_FREE_RATE
@@ -20,7 +21,7 @@ from robo_dagster.providers import BrokerProvider, MarketDataProvider, UnknownSy
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "market_data"
-market_data_asset = group_asset(GROUP, owners=["team:market-data"])
+market_data_asset = group_asset(GROUP, owners=["team:market-data"], queue=DATA_FETCHER)
 QUARANTINE_TABLE = "market_data.price_bars_quarantine"
 
 

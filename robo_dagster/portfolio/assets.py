@@ -4,6 +4,7 @@ import pandas as pd
 from dagster import MetadataValue, Output
 
 from robo_dagster.asset_defaults import group_asset, upstream
+from robo_dagster.automation.queues import PORTFOLIO_SYNC
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.portfolio import mark_to_market, summarize_pnl
 from robo_dagster.domain.risk import portfolio_risk as compute_portfolio_risk
@@ -13,7 +14,7 @@ from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "portfolio"
-portfolio_asset = group_asset(GROUP, owners=["team:portfolio"])
+portfolio_asset = group_asset(GROUP, owners=["team:portfolio"], queue=PORTFOLIO_SYNC)
 RISK_WINDOW_SESSIONS = 252
 PRICE_BARS = ["market_data", "price_bars"]
 

@@ -9,6 +9,7 @@ from robo_dagster.providers.broker import BrokerProvider, PaperBroker
 from robo_dagster.providers.market_data import (
     MarketDataProvider,
     ProviderError,
+    ProviderUnavailable,
     SimulatedMarketData,
     UnknownSymbolError,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "MarketDataProvider",
     "PaperBroker",
     "ProviderError",
+    "ProviderUnavailable",
     "SimulatedMarketData",
     "UnknownSymbolError",
 ]

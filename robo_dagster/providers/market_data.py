@@ -39,6 +39,15 @@ class ProviderError(RuntimeError):
     """A provider could not deliver what was asked (failed, empty or not yet available)."""
 
 
+class ProviderUnavailable(ProviderError):
+    """A transient failure (a timeout, HTTP 429 or 5xx): the same call may succeed later.
+    ``retry_after`` is the provider's ``Retry-After`` in seconds, when it sent one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UnknownSymbolError(ProviderError, ValueError):
     """A symbol outside the provider's universe was requested."""
 
