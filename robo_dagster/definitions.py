@@ -25,6 +25,7 @@ from robo_dagster.automation.price_move_sensor import price_move_sensor
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
+from robo_dagster.monitoring.sensor import alerts_sensor
 from robo_dagster.portfolio import assets as portfolio_assets
 from robo_dagster.portfolio import checks as portfolio_checks
 from robo_dagster.resources import build_resources
@@ -55,6 +56,7 @@ defs = Definitions(
         price_move_sensor,
         earnings_sensor,
         market_automation_sensor,
+        alerts_sensor,
     ],
     resources=build_resources(),
 )

@@ -78,3 +78,9 @@ AUTOMATION = Queue("automation", 0, 900, 2, 3.0)
 
 SEED_QUEUES = (PORTFOLIO_SYNC, DATA_FETCHER, AI_ANALYSIS)
 QUEUES = {queue.name: queue for queue in (*SEED_QUEUES, AUTOMATION)}
+# The queue of a run that materializes assets of one group (a task submitted by asset).
+GROUP_QUEUES = {
+    "portfolio": PORTFOLIO_SYNC,
+    "market_data": DATA_FETCHER,
+    "ai_analysis": AI_ANALYSIS,
+}

@@ -1,0 +1,260 @@
+"""The alert store: one row per episode of a condition, in ``monitoring.alerts``.
+
+An alert's ``fingerprint`` names the condition (``check:market_data/price_bars:price_bars_valid``,
+``run:portfolio_sync_job``). At most one alert per fingerprint is *open* (``resolved_at`` is
+null): raising the same condition again updates that row instead of adding one, so a check
+that fails on every run is one alert whose ``last_seen`` moves. Once resolved, the next
+failure opens a new row, so the table is also the history of incidents.
+
+Every function takes an open DuckDB connection: callers hold
+``warehouse.connection.locked_connection`` (and choose the transaction), so the store never
+opens the file itself. Times are stored as naive UTC ``timestamp`` values; aware datetimes
+are converted, naive ones are taken to be UTC already.
+
+Event replays are harmless: raising with a time older than the open alert's ``last_seen``,
+or no later than an episode that was already resolved, changes nothing, and a resolution
+only closes an alert last seen at or before it. A sensor that re-reads events after a crash
+therefore leaves the table as it was.
+
+Column names: SQL reserves ``check``, so the check's name is in ``check_name``. The
+``notified_at`` / ``notified_severity`` columns make delivery an outbox: an open alert whose
+severity is above what was last sent is still due, so a webhook that is down catches up
+once it is back, and an escalation (WARNING to CRITICAL) is sent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from enum import IntEnum
+from typing import Any, Literal, NamedTuple
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA = "monitoring"
+TABLE = f"{SCHEMA}.alerts"
+SEQUENCE = f"{SCHEMA}.alert_id"
+MAX_MESSAGE_CHARS = 1000
+
+Source = Literal["check", "run", "threshold", "system"]
+RaiseStatus = Literal["new", "escalated", "updated", "stale"]
+
+
+class Severity(IntEnum):
+    """How bad an alert is; the integer values order them, DuckDB stores the name."""
+
+    INFO = 10
+    WARNING = 20
+    ERROR = 30
+    CRITICAL = 40
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def parse(cls, value: str | Severity) -> Severity:
+        """A severity from its name (any case); an unknown name raises and lists the valid ones."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            name = value.strip().upper()
+            if name in cls.__members__:
+                return cls[name]
+        raise ValueError(
+            f"unknown alert severity {value!r}; expected one of {', '.join(cls.__members__)}"
+        )
+
+
+class Alert(BaseModel):
+    """A condition worth telling someone about, as one sensor tick sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fingerprint: str = Field(min_length=1, max_length=500)
+    severity: Severity
+    source: Source
+    message: str = Field(max_length=MAX_MESSAGE_CHARS)
+    asset: str | None = None
+    check_name: str | None = None
+    run_id: str | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity_by_name(cls, value: Any) -> Any:
+        return Severity.parse(value) if isinstance(value, str) else value
+
+
+class RaiseResult(NamedTuple):
+    """Which row an alert landed in, and whether it opened, escalated, repeated or was stale."""
+
+    id: int
+    status: RaiseStatus
+
+
+def ensure_alerts(conn: Any) -> None:
+    """Create the schema, the id sequence and the table if they do not exist yet."""
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    conn.execute(f"create sequence if not exists {SEQUENCE}")
+    conn.execute(
+        f"create table if not exists {TABLE} ("
+        f"id bigint primary key default nextval('{SEQUENCE}'), "
+        "fingerprint varchar not null, "
+        "first_seen timestamp not null, "
+        "last_seen timestamp not null, "
+        "severity varchar not null, "
+        "source varchar not null, "
+        "asset varchar, "
+        "check_name varchar, "
+        "message varchar, "
+        "run_id varchar, "
+        "resolved_at timestamp, "
+        "notified_at timestamp, "
+        "notified_severity varchar)"
+    )
+
+
+def _utc_naive(at: dt.datetime) -> dt.datetime:
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return at
+
+
+def _rank_sql(column: str) -> str:
+    """A SQL expression ranking a severity-name column like ``Severity`` (unknown: 0)."""
+    cases = " ".join(f"when '{s.name}' then {int(s)}" for s in Severity)
+    return f"(case {column} {cases} else 0 end)"
+
+
+def record_alert(conn: Any, alert: Alert, at: dt.datetime) -> RaiseResult:
+    """Open ``alert``, or refresh the open alert with its fingerprint, and say which happened.
+
+    A refresh takes the latest severity, message and run (not the worst: a check that went
+    from ERROR to WARN is now a WARN). An event older than what the table already knows
+    is ``stale`` and changes nothing, which is what makes replays idempotent.
+    """
+    at = _utc_naive(at)
+    open_row = conn.execute(
+        f"select id, last_seen, severity from {TABLE} "
+        "where fingerprint = ? and resolved_at is null order by id desc limit 1",
+        [alert.fingerprint],
+    ).fetchone()
+    if open_row is not None:
+        alert_id, last_seen, previous = open_row
+        if at < last_seen:
+            return RaiseResult(int(alert_id), "stale")
+        conn.execute(
+            f"update {TABLE} set last_seen = ?, severity = ?, source = ?, asset = ?, "
+            "check_name = ?, message = ?, run_id = ? where id = ?",
+            [
+                at,
+                alert.severity.name,
+                alert.source,
+                alert.asset,
+                alert.check_name,
+                alert.message,
+                alert.run_id,
+                alert_id,
+            ],
+        )
+        escalated = alert.severity > Severity.parse(previous)
+        return RaiseResult(int(alert_id), "escalated" if escalated else "updated")
+    closed = conn.execute(
+        f"select id from {TABLE} where fingerprint = ? and resolved_at >= ? "
+        "order by id desc limit 1",
+        [alert.fingerprint, at],
+    ).fetchone()
+    if closed is not None:
+        return RaiseResult(int(closed[0]), "stale")
+    ((alert_id,),) = conn.execute(
+        f"insert into {TABLE} (fingerprint, first_seen, last_seen, severity, source, asset, "
+        "check_name, message, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+        [
+            alert.fingerprint,
+            at,
+            at,
+            alert.severity.name,
+            alert.source,
+            alert.asset,
+            alert.check_name,
+            alert.message,
+            alert.run_id,
+        ],
+    ).fetchall()
+    return RaiseResult(int(alert_id), "new")
+
+
+def raise_alert(conn: Any, alert: Alert, at: dt.datetime) -> int:
+    """Open or refresh the alert for ``alert.fingerprint`` and return its id (see ``record_alert``)."""
+    return record_alert(conn, alert, at).id
+
+
+def resolve_alerts(conn: Any, fingerprint: str, at: dt.datetime, *, prefix: bool = False) -> int:
+    """Close the open alerts of ``fingerprint`` last seen at or before ``at``; return how many.
+
+    With ``prefix``, every fingerprint that starts with it: a job that succeeds again
+    resolves its run alert and the alerts of each of its steps (``step:<job>:``) at once.
+    """
+    at = _utc_naive(at)
+    match = "starts_with(fingerprint, ?)" if prefix else "fingerprint = ?"
+    rows = conn.execute(
+        f"update {TABLE} set resolved_at = ? "
+        f"where resolved_at is null and last_seen <= ? and {match} returning id",
+        [at, at, fingerprint],
+    ).fetchall()
+    return len(rows)
+
+
+def open_alerts(conn: Any, min_severity: Severity | str | None = None) -> pd.DataFrame:
+    """The open alerts, worst first, then the most recently seen."""
+    floor = int(Severity.parse(min_severity)) if min_severity is not None else 0
+    return conn.execute(
+        f"select id, fingerprint, first_seen, last_seen, severity, source, asset, check_name, "
+        f"message, run_id, resolved_at, notified_at, notified_severity from {TABLE} "
+        f"where resolved_at is null and {_rank_sql('severity')} >= ? "
+        f"order by {_rank_sql('severity')} desc, last_seen desc, id",
+        [floor],
+    ).fetchdf()
+
+
+def due_notifications(
+    conn: Any, min_severity: Severity | str, limit: int = 50
+) -> list[tuple[int, Alert]]:
+    """Open alerts at or above ``min_severity`` never sent, or sent at a lower severity.
+
+    Worst first, then oldest, so a backlog after an outage starts with what matters.
+    """
+    floor = int(Severity.parse(min_severity))
+    rows = conn.execute(
+        f"select id, fingerprint, severity, source, message, asset, check_name, run_id "
+        f"from {TABLE} where resolved_at is null and {_rank_sql('severity')} >= ? "
+        f"and (notified_severity is null or "
+        f"{_rank_sql('severity')} > {_rank_sql('notified_severity')}) "
+        f"order by {_rank_sql('severity')} desc, first_seen, id limit ?",
+        [floor, limit],
+    ).fetchall()
+    return [
+        (
+            int(alert_id),
+            Alert(
+                fingerprint=fingerprint,
+                severity=Severity.parse(severity),
+                source=source,
+                message=message or "",
+                asset=asset,
+                check_name=check_name,
+                run_id=run_id,
+            ),
+        )
+        for alert_id, fingerprint, severity, source, message, asset, check_name, run_id in rows
+    ]
+
+
+def mark_notified(conn: Any, sent: Sequence[tuple[int, Severity]], at: dt.datetime) -> None:
+    """Remember that each alert id was delivered at the given severity."""
+    at = _utc_naive(at)
+    for alert_id, severity in sent:
+        conn.execute(
+            f"update {TABLE} set notified_at = ?, notified_severity = ? where id = ?",
+            [at, Severity.parse(severity).name, alert_id],
+        )

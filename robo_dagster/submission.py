@@ -1,0 +1,167 @@
+"""Task submission: the seed's ``POST /tasks``, ``/orchestrate/*`` and ``/ai/*``.
+
+A task is a run launched through the running webserver's GraphQL API (Dagster's own
+``DagsterGraphQLClient``), so it goes through the run queue with its priority and queue
+tags like any run from the UI. Everything that can be checked here is checked before
+launch: the target's name, the priority's scale, the symbols and the run config. A
+refused task launches nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from dagster import AssetKey
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+from pydantic import ValidationError
+
+from robo_dagster import settings
+from robo_dagster.automation.queues import GROUP_QUEUES, PRIORITY_TAG, Priority, validate_priority
+from robo_dagster.domain import calendar
+from robo_dagster.domain.market_sim import build_universe, validate_symbols
+
+ASSET_JOB = "__ASSET_JOB"
+PARTITION_TAG = "dagster/partition"
+SYMBOLS_TAG = "robo/symbols"
+PARTITIONED_ASSETS = {"market_data/price_bars"}
+PARTITIONED_JOBS = {"sequential_pipeline", "parallel_pipeline", "end_of_day_market_data_job"}
+RECOMMENDATIONS_STEP = "ai_analysis__trade_recommendations"
+
+
+class TaskRefused(ValueError):
+    """The task was checked and refused before anything was launched."""
+
+
+class WebserverUnavailable(RuntimeError):
+    """No Dagster webserver answers at the address given."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A validated task, ready to launch."""
+
+    job_name: str
+    asset_selection: list[AssetKey] | None = None
+    run_config: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _names() -> tuple[set[str], set[str]]:
+    from robo_dagster.definitions import defs
+
+    jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
+    assets = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    return jobs, assets
+
+
+def _session(partition: str | None) -> str:
+    if partition is None:
+        pinned = settings.as_of()
+        day = calendar.session_on_or_before(pinned) if pinned else calendar.last_closed_session()
+        return day.isoformat()
+    try:
+        day = dt.date.fromisoformat(partition)
+    except ValueError as exc:
+        raise TaskRefused(f"partition {partition!r} is not a date (YYYY-MM-DD)") from exc
+    reason = calendar.closed_reason(day)
+    if reason:
+        raise TaskRefused(f"partition {partition}: {reason}; pick a trading session")
+    return day.isoformat()
+
+
+def _symbols(symbols: list[str] | None) -> dict[str, str]:
+    if not symbols:
+        return {}
+    try:
+        wanted = validate_symbols(symbols)
+    except ValueError as exc:
+        raise TaskRefused(str(exc)) from exc
+    known = set(build_universe(settings.watchlist(), settings.universe_size())["symbol"])
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise TaskRefused(
+            f"unknown symbol(s) {', '.join(unknown)}: not in the universe (add them to ROBO_WATCHLIST)"
+        )
+    return {SYMBOLS_TAG: ",".join(wanted)}
+
+
+def plan_task(
+    target: str,
+    priority: int | str | None = None,
+    symbols: list[str] | None = None,
+    partition: str | None = None,
+    run_config: dict[str, Any] | None = None,
+) -> Task:
+    """Check a task and return what to launch, or raise ``TaskRefused`` with the reason.
+
+    ``target`` is a job name or an asset key (``group/name``). Assets are computed for
+    the whole universe at once, so ``symbols`` are checked and recorded on the run
+    (``robo/symbols``) as its subject, not used to narrow it.
+    """
+    jobs, assets = _names()
+    tags: dict[str, str] = {}
+    if priority is not None:
+        try:
+            tags[PRIORITY_TAG] = str(validate_priority(priority))
+        except ValueError as exc:
+            raise TaskRefused(str(exc)) from exc
+    tags |= _symbols(symbols)
+    if target in jobs:
+        if target in PARTITIONED_JOBS:
+            tags[PARTITION_TAG] = _session(partition)
+        return Task(target, None, dict(run_config or {}), tags)
+    if target in assets:
+        if target in PARTITIONED_ASSETS:
+            tags[PARTITION_TAG] = _session(partition)
+        # An asset's run joins its group's queue, with that queue's timeout.
+        queue = GROUP_QUEUES[target.split("/")[0]]
+        tags = queue.tags(tags.get(PRIORITY_TAG, Priority.NORMAL)) | tags
+        return Task(ASSET_JOB, [AssetKey(target.split("/"))], dict(run_config or {}), tags)
+    raise TaskRefused(
+        f"no job or asset named {target!r}. Jobs: {', '.join(sorted(jobs))}. "
+        "Assets are group/name, e.g. ai_analysis/trade_recommendations."
+    )
+
+
+def recommendations_config(
+    risk_tolerance: str | None = None, max_recommendations: int | None = None
+) -> dict[str, Any]:
+    """Run config for the recommendations' request options, validated as the asset will."""
+    from robo_dagster.ai_analysis.assets import RecommendationConfig
+
+    options: dict[str, Any] = {}
+    if risk_tolerance is not None:
+        options["risk_tolerance"] = risk_tolerance
+    if max_recommendations is not None:
+        options["max_recommendations"] = max_recommendations
+    try:
+        RecommendationConfig(**options)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise TaskRefused(f"bad recommendation options: {problems}") from exc
+    return {"ops": {RECOMMENDATIONS_STEP: {"config": options}}} if options else {}
+
+
+def launch(task: Task, host: str = "127.0.0.1", port: int = 3000) -> str:
+    """Launch ``task`` through the webserver at ``host:port``; return the run id."""
+    url = f"http://{host}:{port}"
+    try:
+        httpx.get(f"{url}/server_info", timeout=5.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise WebserverUnavailable(
+            f"no Dagster webserver at {url} ({type(exc).__name__}); start it with `make ui` "
+            "(or `make run`), or pass --host/--port"
+        ) from exc
+    client = DagsterGraphQLClient(host, port_number=port, timeout=60)
+    try:
+        return client.submit_job_execution(
+            task.job_name,
+            run_config=task.run_config or None,
+            tags=task.tags or None,
+            asset_selection=task.asset_selection,
+        )
+    except DagsterGraphQLClientError as exc:
+        raise TaskRefused(f"the webserver refused {task.job_name}: {exc}") from exc

@@ -1,0 +1,80 @@
+"""A real ``dagster dev`` (webserver + daemon on 127.0.0.1) on a temporary instance with
+the repo's dagster.yaml, shared by the slow integration tests."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import AS_OF
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def dagster_dev(tmp_path: Path) -> Iterator[dict[str, object]]:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "ROBO_DUCKDB_PATH": str(tmp_path / "robo.duckdb"),
+        "ROBO_AS_OF": AS_OF,
+    }
+    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115
+    # Its own process group (as `set -m` gives a shell job), so that one signal stops
+    # the webserver, the daemon and the code server together.
+    proc = subprocess.Popen(
+        [
+            str(BIN / "dagster"),
+            "dev",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            time.sleep(1)
+        else:
+            pytest.fail("dagster dev did not answer within 180 s")
+        yield {"env": env, "home": home, "port": port, "db": env["ROBO_DUCKDB_PATH"]}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
