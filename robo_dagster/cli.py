@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "--symbols", nargs="+", help="the run's subject, checked against the universe"
     )
     submit.add_argument("--partition", help="the session for partitioned targets (YYYY-MM-DD)")
+    submit.add_argument(
+        "--after", nargs="+", metavar="RUN_ID", help="hold the task until these runs succeed"
+    )
 
     orchestrate = commands.add_parser("orchestrate", help="run the whole graph")
     orchestrate.add_argument("mode", choices=sorted(MODES))
@@ -63,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _task(args: argparse.Namespace) -> Task:
     if args.command == "submit":
-        return plan_task(args.target, args.priority, args.symbols, args.partition)
+        return plan_task(args.target, args.priority, args.symbols, args.partition, after=args.after)
     if args.command == "orchestrate":
         config: dict[str, Any] = {}
         if args.max_concurrent is not None:

@@ -14,6 +14,7 @@ from robo_dagster.ai_analysis import assets as ai_analysis_assets
 from robo_dagster.ai_analysis import checks as ai_analysis_checks
 from robo_dagster.automation.conditions import condition_for, market_automation_sensor
 from robo_dagster.automation.earnings_sensor import earnings_sensor
+from robo_dagster.automation.held_tasks import held_tasks_sensor
 from robo_dagster.automation.inbox import (
     events_well_formed,
     market_event_inbox_sensor,
@@ -56,6 +57,7 @@ defs = Definitions(
         price_move_sensor,
         earnings_sensor,
         market_automation_sensor,
+        held_tasks_sensor,
         alerts_sensor,
     ],
     resources=build_resources(),

@@ -10,6 +10,7 @@ refused task launches nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +20,13 @@ from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from pydantic import ValidationError
 
 from robo_dagster import settings
+from robo_dagster.automation.held_tasks import AFTER_TAG, hold_tags
 from robo_dagster.automation.queues import GROUP_QUEUES, PRIORITY_TAG, Priority, validate_priority
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import build_universe, validate_symbols
 
 ASSET_JOB = "__ASSET_JOB"
+RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PARTITION_TAG = "dagster/partition"
 SYMBOLS_TAG = "robo/symbols"
 PARTITIONED_ASSETS = {"market_data/price_bars"}
@@ -94,15 +97,22 @@ def plan_task(
     symbols: list[str] | None = None,
     partition: str | None = None,
     run_config: dict[str, Any] | None = None,
+    after: list[str] | None = None,
 ) -> Task:
     """Check a task and return what to launch, or raise ``TaskRefused`` with the reason.
 
     ``target`` is a job name or an asset key (``group/name``). Assets are computed for
     the whole universe at once, so ``symbols`` are checked and recorded on the run
-    (``robo/symbols``) as its subject, not used to narrow it.
+    (``robo/symbols``) as its subject, not used to narrow it. ``after``: run ids the task
+    waits for (``automation.held_tasks``); ``launch`` checks that they exist.
     """
     jobs, assets = _names()
     tags: dict[str, str] = {}
+    if after:
+        malformed = [r for r in after if not RUN_ID.fullmatch(r)]
+        if malformed:
+            raise TaskRefused(f"not a run id: {', '.join(malformed)}")
+        tags |= hold_tags(after)
     if priority is not None:
         try:
             tags[PRIORITY_TAG] = str(validate_priority(priority))
@@ -156,6 +166,11 @@ def launch(task: Task, host: str = "127.0.0.1", port: int = 3000) -> str:
             "(or `make run`), or pass --host/--port"
         ) from exc
     client = DagsterGraphQLClient(host, port_number=port, timeout=60)
+    for run_id in [r for r in task.tags.get(AFTER_TAG, "").split(",") if r]:
+        try:
+            client.get_run_status(run_id)
+        except DagsterGraphQLClientError as exc:
+            raise TaskRefused(f"--after {run_id}: no such run on {url}") from exc
     try:
         return client.submit_job_execution(
             task.job_name,

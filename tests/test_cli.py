@@ -26,6 +26,7 @@ def closed_port() -> int:
         (["ai", "recommendations", "--max-recommendations", "50"], "max_recommendations"),
         (["ai", "morning-prep", "--max-recommendations", "3"], "apply to recommendations"),
         (["orchestrate", "sequential", "--max-concurrent", "2"], "parallel mode only"),
+        (["submit", "portfolio/positions", "--after", "last-night"], "not a run id: last-night"),
     ],
 )
 def test_bad_tasks_are_refused_before_launch(

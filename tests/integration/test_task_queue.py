@@ -122,3 +122,29 @@ def test_the_cli_submits_with_priority_and_refuses_bad_input(
         assert run.status == DagsterRunStatus.SUCCESS
         assert (run.tags[PRIORITY_TAG], run.tags[QUEUE_TAG]) == ("7", "portfolio_sync")
         assert len(instance.get_runs()) == 1  # the refused one launched nothing
+
+
+def test_a_task_after_another_starts_once_it_succeeded_and_fails_after_a_failure(
+    dagster_dev: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in dagster_dev["env"].items():  # type: ignore[attr-defined]
+        if key.startswith("ROBO_"):
+            monkeypatch.setenv(key, value)
+    port = int(dagster_dev["port"])  # type: ignore[call-overload]
+    first = launch(plan_task("portfolio/account_balances"), port=port)
+    after_first = launch(plan_task("market_data/universe", after=[first]), port=port)
+    # On an empty warehouse the indicators have no bars to read: this run fails.
+    failing = launch(plan_task("market_data/technical_indicators"), port=port)
+    after_failing = launch(plan_task("market_data/universe", after=[failing]), port=port)
+    with DagsterInstance.from_config(str(dagster_dev["home"])) as instance:
+        records = wait_for(instance, [first, after_first, failing, after_failing], timeout=300)
+        by_id = {r.dagster_run.run_id: r for r in records}
+        assert by_id[first].dagster_run.status == DagsterRunStatus.SUCCESS
+        assert by_id[after_first].dagster_run.status == DagsterRunStatus.SUCCESS
+        assert by_id[after_first].start_time >= by_id[first].end_time
+        assert by_id[failing].dagster_run.status == DagsterRunStatus.FAILURE
+        held = by_id[after_failing]
+        assert held.dagster_run.status == DagsterRunStatus.FAILURE
+        assert held.start_time is None  # it never ran
+        messages = [e.message for e in instance.all_logs(after_failing)]
+        assert any(f"run {failing} it waits on ended FAILURE" in m for m in messages), messages
