@@ -11,6 +11,7 @@ priority, symbol or option), 3 no webserver.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
@@ -61,7 +62,30 @@ def _parser() -> argparse.ArgumentParser:
     ai.add_argument("--risk-tolerance", choices=["conservative", "moderate", "aggressive"])
     ai.add_argument("--max-recommendations", type=int)
     ai.add_argument("--symbols", nargs="+")
+
+    tasks = commands.add_parser("tasks", help="the run queue: queued, running, held, finished")
+    tasks.add_argument("--limit", type=int, default=10, help="finished runs to show")
+    tasks.add_argument("--json", action="store_true")
     return parser
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not os.path.isdir(home):
+        print(
+            f"no Dagster instance at DAGSTER_HOME={home or '(unset)'}: run `make run` first, "
+            "then export DAGSTER_HOME=$PWD/.dagster_home",
+            file=sys.stderr,
+        )
+        return 3
+    from dagster import DagsterInstance
+
+    from robo_dagster.task_status import queue_status, render
+
+    with DagsterInstance.get() as instance:
+        status = queue_status(instance, finished=args.limit)
+    print(json.dumps(status, indent=2) if args.json else render(status))
+    return 0
 
 
 def _task(args: argparse.Namespace) -> Task:
@@ -86,6 +110,8 @@ def _task(args: argparse.Namespace) -> Task:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``robo-dagster`` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "tasks":
+        return _tasks(args)
     try:
         task = _task(args)
         run_id = launch(task, args.host, args.port)

@@ -1,12 +1,25 @@
 """``robo-dagster`` refuses bad tasks before launch, with the reason and exit status 2,
 and says how to start the webserver when none answers (exit status 3)."""
 
+import json
 import socket
+from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance, DagsterRunStatus, job, op
 
 from robo_dagster.cli import main
 from robo_dagster.submission import ASSET_JOB, PARTITION_TAG, plan_task, recommendations_config
+
+
+@op
+def step() -> None:
+    pass
+
+
+@job
+def tiny() -> None:
+    step()
 
 
 def closed_port() -> int:
@@ -63,3 +76,51 @@ def test_tasks_carry_their_queue_priority_partition_and_options() -> None:
     }
     job = plan_task("recommendations_job", symbols=["aapl"], run_config=config)
     assert job.tags["robo/symbols"] == "AAPL" and job.run_config == config
+
+
+def test_tasks_shows_running_runs_per_queue_and_the_latest_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with DagsterInstance.get() as instance:
+        done = tiny.execute_in_process(instance=instance, tags={"robo/queue": "portfolio_sync"})
+        running = instance.create_run_for_job(
+            tiny,
+            status=DagsterRunStatus.STARTED,
+            tags={"robo/queue": "ai_analysis", "dagster/priority": "9"},
+        )
+    assert main(["tasks", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["running"]["ai_analysis"] == {"limit": 2, "running": [running.run_id]}
+    assert status["running"]["portfolio_sync"] == {"limit": 1, "running": []}
+    assert [f["run_id"] for f in status["finished"]] == [done.run_id]
+    assert status["finished"][0]["status"] == "SUCCESS"
+    assert main(["tasks"]) == 0
+    text = capsys.readouterr().out
+    assert f"ai_analysis     1 of 2: {running.run_id[:8]}" in text
+
+
+def test_tasks_without_an_instance_says_how_to_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "missing"))
+    assert main(["tasks"]) == 3
+    assert "run `make run` first" in capsys.readouterr().err
+
+
+def test_queued_runs_dequeue_by_priority_then_age() -> None:
+    from robo_dagster.task_status import dequeue_order
+
+    class Record:  # the two fields the order reads, as a RunRecord has them
+        def __init__(self, priority: str, created: int) -> None:
+            self.dagster_run = type("Run", (), {"tags": {"dagster/priority": priority}})()
+            self.create_timestamp = created
+
+    records = [Record("5", 1), Record("10", 3), Record("5", 0), Record("9", 2)]
+    ordered = dequeue_order(records)  # type: ignore[arg-type]
+    assert [(r.dagster_run.tags["dagster/priority"], r.create_timestamp) for r in ordered] == [
+        ("10", 3),
+        ("9", 2),
+        ("5", 0),
+        ("5", 1),
+    ]
