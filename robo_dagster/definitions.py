@@ -6,6 +6,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     Definitions,
+    in_process_executor,
     load_asset_checks_from_modules,
     load_assets_from_modules,
 )
@@ -61,4 +62,8 @@ defs = Definitions(
         alerts_sensor,
     ],
     resources=build_resources(),
+    # Runs outside the named jobs (the UI's and the automation's asset runs, tasks
+    # submitted by asset) are a few steps each: one process per step would cost more
+    # than the steps. parallel_pipeline keeps its multiprocess executor.
+    executor=in_process_executor,
 )

@@ -89,3 +89,10 @@ def test_sensor_runs_carry_the_queue_and_the_events_priority() -> None:
         assert request.tags[MAX_RUNTIME_TAG] == "900"
     assert [r.tags[PRIORITY_TAG] for r in requests] == ["9", "10"]
     _assert_tagged(dict(market_automation_sensor.run_tags), "market_automation_sensor")  # type: ignore[attr-defined]
+
+
+def test_only_the_parallel_pipeline_pays_for_a_process_per_step() -> None:
+    executors = {job.name: job.executor_def.name for job in defs.resolve_all_job_defs()}
+    assert executors.pop("parallel_pipeline") == "multiprocess"
+    assert set(executors.values()) == {"in_process"}, executors
+    assert "__ASSET_JOB" in executors  # the UI's, the automation's and submitted asset runs
