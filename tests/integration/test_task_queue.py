@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from robo_dagster.automation.queues import MAX_RUNTIME_TAG, PRIORITY_TAG, QUEUE_TAG
 from robo_dagster.submission import Task, launch, plan_task
@@ -148,3 +148,68 @@ def test_a_task_after_another_starts_once_it_succeeded_and_fails_after_a_failure
         assert held.start_time is None  # it never ran
         messages = [e.message for e in instance.all_logs(after_failing)]
         assert any(f"run {failing} it waits on ended FAILURE" in m for m in messages), messages
+
+
+def _starting_at(instance: DagsterInstance, run_id: str) -> float:
+    (event,) = instance.all_logs(run_id, of_type=DagsterEventType.RUN_STARTING)
+    return event.timestamp
+
+
+def test_a_burst_of_data_runs_never_exceeds_the_data_queues_limit(
+    dagster_dev: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in dagster_dev["env"].items():  # type: ignore[attr-defined]
+        if key.startswith("ROBO_"):
+            monkeypatch.setenv(key, value)
+    port = int(dagster_dev["port"])  # type: ignore[call-overload]
+    with DagsterInstance.from_config(str(dagster_dev["home"])) as instance:
+        universe = launch(plan_task("market_data/universe"), port=port)
+        wait_for(instance, [universe], timeout=120)  # what the news runs read
+        run_ids = [launch(plan_task("market_data/news"), port=port) for _ in range(8)]
+        records = wait_for(instance, run_ids, timeout=300)
+        assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records)
+        # A run holds its queue slot from the moment it is dequeued (STARTING).
+        spans = [(_starting_at(instance, r.dagster_run.run_id), r.end_time) for r in records]
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    in_flight = peak = 0
+    for _, step in edges:  # ends sort before starts at the same instant
+        in_flight += step
+        peak = max(peak, in_flight)
+    assert 2 <= peak <= 3, peak
+
+
+def test_a_terminated_run_leaves_duckdb_consistent_and_a_rerun_converges(
+    dagster_dev: dict[str, object],
+) -> None:
+    from dagster_graphql import DagsterGraphQLClient
+
+    port = int(dagster_dev["port"])  # type: ignore[call-overload]
+    first, last = session_range(504)
+    pipeline = Task("sequential_pipeline", tags=range_tags(first, last))
+    db = str(dagster_dev["db"])
+
+    def bars() -> tuple[int, int, int]:
+        with duckdb.connect(db, read_only=True) as conn:
+            return conn.execute(
+                "select count(*), count(distinct date), count(*) - count(distinct (symbol, date)) "
+                "from market_data.price_bars"
+            ).fetchall()[0]
+
+    with DagsterInstance.from_config(str(dagster_dev["home"])) as instance:
+        done = launch(pipeline, port=port)
+        assert wait_for(instance, [done], 300)[0].dagster_run.status == DagsterRunStatus.SUCCESS
+        clean = bars()
+        assert clean[1] == 504 and clean[2] == 0
+        # Terminate the next run mid-way, as the UI's Terminate button does.
+        victim = launch(pipeline, port=port)
+        deadline = time.monotonic() + 120
+        while not instance.all_logs(victim, of_type=DagsterEventType.STEP_START):
+            assert time.monotonic() < deadline, "the run never started a step"
+            time.sleep(0.5)
+        DagsterGraphQLClient("127.0.0.1", port_number=port).terminate_run(victim)
+        (record,) = wait_for(instance, [victim], 180)
+        assert record.dagster_run.status == DagsterRunStatus.CANCELED
+        assert bars() == clean  # nothing half-written, nothing doubled
+        again = launch(pipeline, port=port)
+        assert wait_for(instance, [again], 300)[0].dagster_run.status == DagsterRunStatus.SUCCESS
+        assert bars() == clean
