@@ -16,6 +16,11 @@ import os
 import sys
 from typing import Any
 
+from robo_dagster.monitoring.commands import (
+    MONITORING_COMMANDS,
+    add_monitoring_commands,
+    run_monitoring_command,
+)
 from robo_dagster.submission import (
     Task,
     TaskRefused,
@@ -66,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     tasks = commands.add_parser("tasks", help="the run queue: queued, running, held, finished")
     tasks.add_argument("--limit", type=int, default=10, help="finished runs to show")
     tasks.add_argument("--json", action="store_true")
+    add_monitoring_commands(commands)
     return parser
 
 
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "tasks":
         return _tasks(args)
+    if args.command in MONITORING_COMMANDS:
+        return run_monitoring_command(args)
     try:
         task = _task(args)
         run_id = launch(task, args.host, args.port)

@@ -27,6 +27,7 @@ from robo_dagster.automation.price_move_sensor import price_move_sensor
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
+from robo_dagster.monitoring.metrics import metrics_sensor
 from robo_dagster.monitoring.sensor import alerts_sensor
 from robo_dagster.portfolio import assets as portfolio_assets
 from robo_dagster.portfolio import checks as portfolio_checks
@@ -60,6 +61,7 @@ defs = Definitions(
         market_automation_sensor,
         held_tasks_sensor,
         alerts_sensor,
+        metrics_sensor,
     ],
     resources=build_resources(),
     # Runs outside the named jobs (the UI's and the automation's asset runs, tasks

@@ -1,0 +1,195 @@
+"""Health checks: is every part robo-dagster depends on answering right now?
+
+``health_report`` returns one ``HealthItem`` per part:
+
+- ``definitions``: the code location loads (``robo_dagster.definitions`` imports and
+  ``Definitions.validate_loadable`` accepts it). This is the one slow item (seconds: it
+  imports every asset module), so ``metrics_sensor`` skips it: a sensor being evaluated
+  at all proves its code location loaded. ``robo-dagster status`` runs it.
+- ``daemons``: every daemon the instance needs has a heartbeat newer than
+  ``STALE_AFTER_S``. No heartbeat at all means no daemon ever ran on this instance (only
+  ``dagster dev`` / ``make ui`` start one), which the detail says.
+- ``duckdb``: the file exists, robo-dagster's file lock is obtainable within
+  ``lock_timeout_s`` and a read-only connection answers ``select 1``. The lock is held
+  only for that query, so a materialization waits milliseconds at most.
+- ``market`` and ``broker``: each provider answers its cheapest call (``universe()``,
+  ``account()``).
+
+A failed item is CRITICAL: ``health_alerts`` turns the report into alert actions
+(``health:<name>``, ``source="system"``) that ``metrics_sensor`` records, and resolves
+them once the item is healthy again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from dagster import DagsterInstance
+
+from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Alert, Severity
+from robo_dagster.warehouse.locking import database_lock
+
+STALE_AFTER_S = 60.0
+DEFAULT_LOCK_TIMEOUT_S = 5.0
+MAX_DETAIL_CHARS = 300
+
+
+@dataclass(frozen=True)
+class HealthItem:
+    """One part's health: ``ok`` and a one-line ``detail`` saying why."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The item as JSON-ready data."""
+        return asdict(self)
+
+
+def _error(exc: BaseException) -> str:
+    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first.strip()}"[:MAX_DETAIL_CHARS]
+
+
+def check_definitions() -> HealthItem:
+    """Whether the code location loads, as ``dagster dev`` would load it."""
+    try:
+        from dagster import Definitions
+
+        from robo_dagster.definitions import defs
+
+        Definitions.validate_loadable(defs)
+    except Exception as exc:
+        return HealthItem("definitions", False, f"code location does not load: {_error(exc)}")
+    return HealthItem("definitions", True, "robo_dagster.definitions loads")
+
+
+def check_daemons(
+    instance: DagsterInstance, now: float | None = None, stale_after_s: float = STALE_AFTER_S
+) -> HealthItem:
+    """Whether each daemon the instance needs has beaten within ``stale_after_s`` seconds.
+
+    An instance whose configuration needs no daemon (the ephemeral one) is judged on the
+    heartbeats it has: none at all still fails, since then nothing runs the sensors,
+    schedules or run queue.
+    """
+    moment = time.time() if now is None else now
+    try:
+        beats = instance.get_daemon_heartbeats()
+        required = list(instance.get_required_daemon_types())
+    except Exception as exc:
+        return HealthItem("daemons", False, f"cannot read daemon heartbeats: {_error(exc)}")
+    if not beats:
+        return HealthItem(
+            "daemons",
+            False,
+            "no daemon has ever run on this instance: start one with `make ui` (dagster dev)",
+        )
+    expected = required or sorted(beats)
+    missing = [name for name in expected if name not in beats]
+    stale = {
+        name: moment - beats[name].timestamp
+        for name in expected
+        if name in beats and moment - beats[name].timestamp > stale_after_s
+    }
+    if missing or stale:
+        parts = [f"missing: {', '.join(missing)}"] if missing else []
+        parts += [f"{name} last beat {age:.0f} s ago" for name, age in sorted(stale.items())]
+        return HealthItem("daemons", False, "; ".join(parts))
+    newest = max(moment - beats[name].timestamp for name in expected)
+    return HealthItem(
+        "daemons", True, f"{len(expected)} daemon(s) beating, oldest beat {newest:.0f} s ago"
+    )
+
+
+def check_duckdb(database: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> HealthItem:
+    """Whether the DuckDB file is there, its lock obtainable in time, and it answers."""
+    if database != ":memory:" and not Path(database).expanduser().exists():
+        return HealthItem(
+            "duckdb", False, f"no DuckDB file at {database}: nothing has been materialized yet"
+        )
+    started = time.monotonic()
+    try:
+        with database_lock(database, timeout_s=lock_timeout_s):
+            waited = time.monotonic() - started
+            conn = duckdb.connect(database, read_only=True)
+            try:
+                conn.execute("select 1").fetchall()
+            finally:
+                conn.close()
+    except TimeoutError:
+        return HealthItem(
+            "duckdb",
+            False,
+            f"{database}: its lock was not released within {lock_timeout_s:g} s "
+            "(a long write, or a stuck process)",
+        )
+    except Exception as exc:
+        return HealthItem("duckdb", False, f"{database}: {_error(exc)}")
+    return HealthItem("duckdb", True, f"{database} answers (lock obtained in {waited:.2f} s)")
+
+
+def check_market(market: Any) -> HealthItem:
+    """Whether the market-data provider answers its cheapest call, ``universe()``."""
+    try:
+        universe = market.universe()
+    except Exception as exc:
+        return HealthItem("market", False, f"market data provider failed: {_error(exc)}")
+    return HealthItem("market", True, f"{type(market).__name__}: {len(universe)} symbols")
+
+
+def check_broker(broker: Any) -> HealthItem:
+    """Whether the broker answers ``account()``."""
+    try:
+        account = broker.account()
+    except Exception as exc:
+        return HealthItem("broker", False, f"broker failed: {_error(exc)}")
+    return HealthItem(
+        "broker", True, f"{type(broker).__name__}: account {account.get('account_id', '?')}"
+    )
+
+
+def health_report(
+    instance: DagsterInstance,
+    database: str,
+    market: Any,
+    broker: Any | None = None,
+    *,
+    load_definitions: bool = True,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    now: float | None = None,
+) -> list[HealthItem]:
+    """Every health item, in a fixed order. ``load_definitions=False`` skips the slow one."""
+    items = [check_definitions()] if load_definitions else []
+    items += [check_daemons(instance, now), check_duckdb(database, lock_timeout_s)]
+    items.append(check_market(market))
+    if broker is not None:
+        items.append(check_broker(broker))
+    return items
+
+
+def health_alerts(items: list[HealthItem]) -> tuple[list[Alert], list[str]]:
+    """The CRITICAL alerts to raise for failed items and the fingerprints to resolve."""
+    raises = [
+        Alert(
+            fingerprint=f"health:{item.name}",
+            severity=Severity.CRITICAL,
+            source="system",
+            message=f"health {item.name}: {item.detail}"[:MAX_MESSAGE_CHARS],
+        )
+        for item in items
+        if not item.ok
+    ]
+    resolves = [f"health:{item.name}" for item in items if item.ok]
+    return raises, resolves
+
+
+def utc_now() -> dt.datetime:
+    """Now, as the naive UTC the alert store keeps."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -1,0 +1,347 @@
+"""Metrics in ``monitoring.metrics``, and ``metrics_sensor``, which raises threshold alerts.
+
+The table is long and narrow: ``(name varchar, value double, tags varchar, measured_at
+timestamp)``, ``tags`` a JSON object (``{"job": "recommendations_job"}``), ``measured_at``
+naive UTC (DuckDB reserves ``at``, as SQL reserves ``check`` for the alerts). Metrics:
+
+- per run that finished in the tick's window: ``run_duration_s`` (start to end) and
+  ``run_queued_s`` (created to started), tagged with the job, run id, status and, for asset
+  runs, the assets selected;
+- per job over the last ``FAILURE_RATE_WINDOW_S``: ``run_success_count``,
+  ``run_failure_count`` and ``failure_rate`` (failed / (failed + succeeded));
+- ``queued_runs``: the backlog, runs in status QUEUED;
+- the host: ``cpu_pct``, ``memory_pct``, ``disk_pct`` (of the DuckDB file's filesystem);
+  the processes whose command line mentions dagster: ``dagster_rss_mb``, ``dagster_cpu_pct``.
+
+``metrics_sensor`` (RUNNING, every 60 s) collects them, checks the thresholds
+(``thresholds.py``) and the health items (``health.py``, without the slow definitions
+load: the sensor running proves its code location loaded), then writes the metrics and
+their threshold actions, then checks health and records its alerts (after the write, so
+the DuckDB file exists; two short lock holds). Fingerprints: ``threshold:backlog``,
+``threshold:cpu_pct``, ``threshold:memory_pct``, ``threshold:failure_rate:<job>``,
+``threshold:execution_time_s:<job>`` and ``health:<item>``. An alert is resolved when its
+metric is back under the warning level: each finished run of a job raises or resolves
+its job's execution-time alert in end-time order, so the next fast run resolves it.
+
+The window is the cursor: the previous tick's time, so each finished run is measured once
+(the first tick looks back ``FIRST_WINDOW_S``). A job's failure rate needs at least
+``MIN_RUNS_FOR_RATE`` finished runs in the hour: one failure out of one run is already an
+alert of ``alerts_sensor`` and says nothing about a rate; with fewer runs the rate is
+recorded but neither raises nor resolves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRecord,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from robo_dagster import settings
+from robo_dagster.monitoring import thresholds
+from robo_dagster.monitoring.alerts import SCHEMA, Alert, Severity
+from robo_dagster.monitoring.health import health_alerts, health_report
+from robo_dagster.monitoring.sensor import RaiseAction, ResolveAction, TickCounts, record_actions
+from robo_dagster.providers import BrokerProvider, MarketDataProvider
+from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.locking import database_lock
+
+TABLE = f"{SCHEMA}.metrics"
+FAILURE_RATE_WINDOW_S = 3600.0
+FIRST_WINDOW_S = 3600.0
+MIN_RUNS_FOR_RATE = 3
+# A tick waits at most this long for the DuckDB lock; a long write skips one tick's write
+# rather than stacking sensor evaluations behind it.
+LOCK_TIMEOUT_S = 30.0
+UPDATE_SLACK_S = 5.0
+FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measurement; ``at`` is naive UTC like every timestamp robo-dagster stores."""
+
+    name: str
+    value: float
+    at: dt.datetime
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def as_row(self) -> tuple[str, float, str, dt.datetime]:
+        """The row ``write_metrics`` inserts."""
+        return (self.name, float(self.value), json.dumps(self.tags, sort_keys=True), self.at)
+
+
+def _naive(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).replace(tzinfo=None)
+
+
+def _updated_after(epoch: float) -> dt.datetime:
+    """The storage filter for runs that may have ended after ``epoch``. SQLite run storage
+    keeps ``update_timestamp`` to the second, so the filter starts a little earlier and
+    the exact ``end_time`` test is made in Python: nothing at a window's edge is lost."""
+    return dt.datetime.fromtimestamp(epoch - UPDATE_SLACK_S, dt.timezone.utc)
+
+
+def ensure_metrics(conn: Any) -> None:
+    """Create the schema and the metrics table if they do not exist yet."""
+    conn.execute(f"create schema if not exists {SCHEMA}")
+    conn.execute(
+        f"create table if not exists {TABLE} ("
+        "name varchar not null, value double not null, tags varchar, measured_at timestamp not null)"
+    )
+
+
+def write_metrics(conn: Any, metrics: Sequence[Metric]) -> int:
+    """Insert ``metrics`` (creating the table if needed); return how many were written."""
+    ensure_metrics(conn)
+    if metrics:
+        conn.executemany(
+            f"insert into {TABLE} (name, value, tags, measured_at) values (?, ?, ?, ?)",
+            [m.as_row() for m in metrics],
+        )
+    return len(metrics)
+
+
+def _run_tags(record: RunRecord) -> dict[str, str]:
+    run = record.dagster_run
+    tags = {"job": run.job_name, "run_id": run.run_id, "status": run.status.value}
+    if run.asset_selection:
+        tags["assets"] = ",".join(sorted(k.to_user_string() for k in run.asset_selection))
+    return tags
+
+
+def finished_runs(instance: DagsterInstance, since: float, now: float) -> list[RunRecord]:
+    """Runs that ended in ``(since, now]`` (epoch seconds), oldest end first."""
+    records = instance.get_run_records(
+        RunsFilter(statuses=FINISHED, updated_after=_updated_after(since))
+    )
+    done = [
+        r
+        for r in records
+        if r.start_time is not None and r.end_time is not None and since < r.end_time <= now
+    ]
+    return sorted(done, key=lambda r: r.end_time or 0.0)
+
+
+def collect_run_metrics(
+    instance: DagsterInstance, since: float, now: float, runs: list[RunRecord] | None = None
+) -> list[Metric]:
+    """Run metrics from the Dagster instance for the window ``(since, now]`` (epoch s).
+
+    ``runs`` are the window's finished runs when the caller already read them.
+    """
+    at = _naive(now)
+    metrics: list[Metric] = []
+    for record in finished_runs(instance, since, now) if runs is None else runs:
+        assert record.start_time is not None and record.end_time is not None
+        tags = _run_tags(record)
+        end = _naive(record.end_time)
+        metrics.append(Metric("run_duration_s", record.end_time - record.start_time, end, tags))
+        queued = max(record.start_time - record.create_timestamp.timestamp(), 0.0)
+        metrics.append(Metric("run_queued_s", queued, end, tags))
+    window_start = now - FAILURE_RATE_WINDOW_S
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"success": 0, "failure": 0})
+    for record in instance.get_run_records(
+        RunsFilter(
+            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
+            updated_after=_updated_after(window_start),
+        )
+    ):
+        if record.end_time is None or not window_start < record.end_time <= now:
+            continue
+        run = record.dagster_run
+        key = "success" if run.status == DagsterRunStatus.SUCCESS else "failure"
+        counts[run.job_name][key] += 1
+    window = str(int(FAILURE_RATE_WINDOW_S))
+    for job, count in sorted(counts.items()):
+        tags = {"job": job, "window_s": window}
+        total = count["success"] + count["failure"]
+        metrics.append(Metric("run_success_count", count["success"], at, tags))
+        metrics.append(Metric("run_failure_count", count["failure"], at, tags))
+        metrics.append(
+            Metric("failure_rate", count["failure"] / total, at, tags | {"runs": str(total)})
+        )
+    backlog = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
+    metrics.append(Metric("queued_runs", backlog, at))
+    return metrics
+
+
+def _existing_dir(database: str) -> str:
+    path = Path(database).expanduser().resolve().parent
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return str(path)
+
+
+def collect_system_metrics(database: str | None = None) -> list[Metric]:
+    """Host CPU, memory and disk, and the summed memory and CPU of Dagster's processes.
+
+    CPU figures are since the previous call (``interval=None`` never sleeps): the first
+    call in a process reads 0. The disk is the DuckDB file's filesystem.
+    """
+    at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    path = _existing_dir(database or settings.duckdb_path())
+    metrics = [
+        Metric("cpu_pct", psutil.cpu_percent(interval=None), at),
+        Metric("memory_pct", psutil.virtual_memory().percent, at),
+        Metric("disk_pct", psutil.disk_usage(path).percent, at, {"path": path}),
+    ]
+    rss = 0.0
+    cpu = 0.0
+    count = 0
+    for proc in psutil.process_iter(["cmdline", "memory_info"]):
+        try:
+            cmdline = proc.info.get("cmdline") or []
+            if not any("dagster" in part for part in cmdline):
+                continue
+            memory = proc.info.get("memory_info")
+            rss += (memory.rss if memory is not None else 0) / 2**20
+            cpu += proc.cpu_percent(interval=None)
+            count += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    tags = {"processes": str(count)}
+    metrics.append(Metric("dagster_rss_mb", round(rss, 1), at, tags))
+    metrics.append(Metric("dagster_cpu_pct", cpu, at, tags))
+    return metrics
+
+
+def _crossing(
+    name: str,
+    value: float,
+    fingerprint: str,
+    at: dt.datetime,
+    message: str,
+    run_id: str | None = None,
+) -> Alert | None:
+    severity = thresholds.evaluate(name, value)
+    if severity is None:
+        return None
+    level = thresholds.threshold(name)
+    bound = level.critical if severity == Severity.CRITICAL else level.warning
+    return Alert(
+        fingerprint=fingerprint,
+        severity=severity,
+        source="threshold",
+        message=f"{message} (at or above {severity.name} {bound:g})",
+        run_id=run_id,
+    )
+
+
+def threshold_actions(
+    metrics: Sequence[Metric], start_seq: int = 0
+) -> tuple[list[RaiseAction], list[ResolveAction]]:
+    """The alerts ``metrics`` raise and resolve against the configured thresholds.
+
+    Pure but for reading the thresholds from the environment (a bad value raises)."""
+    raises: list[RaiseAction] = []
+    resolves: list[ResolveAction] = []
+    seq = start_seq
+    for metric in metrics:
+        job = metric.tags.get("job", "")
+        if metric.name == "run_duration_s":
+            name, fingerprint = "execution_time_s", f"threshold:execution_time_s:{job}"
+            message = f"run {metric.tags.get('run_id', '')[:8]} of {job} took {metric.value:.1f} s"
+        elif metric.name == "failure_rate":
+            if int(metric.tags.get("runs", "0")) < MIN_RUNS_FOR_RATE:
+                continue
+            name, fingerprint = "failure_rate", f"threshold:failure_rate:{job}"
+            message = (
+                f"{job}: {metric.value:.0%} of {metric.tags.get('runs')} runs failed in the "
+                f"last {int(FAILURE_RATE_WINDOW_S) // 60} min"
+            )
+        elif metric.name == "queued_runs":
+            name, fingerprint = "backlog", "threshold:backlog"
+            message = f"{metric.value:.0f} runs queued"
+        elif metric.name in ("cpu_pct", "memory_pct"):
+            name, fingerprint = metric.name, f"threshold:{metric.name}"
+            message = f"host {metric.name.removesuffix('_pct')} at {metric.value:.0f} %"
+        else:
+            continue
+        alert = _crossing(
+            name, metric.value, fingerprint, metric.at, message, metric.tags.get("run_id")
+        )
+        if alert is None:
+            resolves.append(ResolveAction(seq, fingerprint, metric.at))
+        else:
+            raises.append(RaiseAction(seq, alert, metric.at))
+        seq += 1
+    return raises, resolves
+
+
+def record_actions_under_lock(
+    database: str, raises: Sequence[RaiseAction], resolves: Sequence[ResolveAction]
+) -> TickCounts:
+    """``record_actions`` in its own short connection; nothing to do opens none."""
+    if not raises and not resolves:
+        return TickCounts()
+    with database_lock(database, timeout_s=LOCK_TIMEOUT_S), locked_connection(database) as conn:
+        return record_actions(conn, raises, resolves)
+
+
+def _parse_cursor(cursor: str | None, now: float) -> float:
+    if not cursor:
+        return now - FIRST_WINDOW_S
+    try:
+        return float(json.loads(cursor)["since"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"metrics_sensor cursor {cursor!r} is not {{'since': epoch}}") from None
+
+
+@sensor(
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Records run, queue and host metrics in monitoring.metrics, raises threshold "
+        "(ROBO_THRESHOLD_*) and health alerts in monitoring.alerts and resolves them once "
+        "back to normal. Launches nothing."
+    ),
+)
+def metrics_sensor(
+    context: SensorEvaluationContext, market: MarketDataProvider, broker: BrokerProvider
+) -> SensorResult:
+    """One tick: collect and write metrics with their threshold alerts, then check health."""
+    now = time.time()
+    since = _parse_cursor(context.cursor, now)
+    database = settings.duckdb_path()
+    instance = context.instance
+    metrics = collect_run_metrics(instance, since, now) + collect_system_metrics(database)
+    raises, resolves = threshold_actions(metrics)
+    with database_lock(database, timeout_s=LOCK_TIMEOUT_S), locked_connection(database) as conn:
+        write_metrics(conn, metrics)
+        counts = record_actions(conn, raises, resolves)
+    # After the write, so that the DuckDB file exists and no connection of ours is open.
+    items = health_report(instance, database, market, broker, load_definitions=False)
+    failed, healthy = health_alerts(items)
+    at = _naive(now)
+    health = record_actions_under_lock(
+        database,
+        [RaiseAction(i, alert, at) for i, alert in enumerate(failed)],
+        [ResolveAction(len(failed) + i, fp, at) for i, fp in enumerate(healthy)],
+    )
+    for name in ("new", "escalated", "repeated", "stale", "resolved"):
+        setattr(counts, name, getattr(counts, name) + getattr(health, name))
+    bad = [item.name for item in items if not item.ok]
+    summary = (
+        f"{len(metrics)} metric(s); thresholds and health: {counts.new} new, "
+        f"{counts.escalated} escalated, {counts.repeated} repeated, {counts.resolved} resolved "
+        f"alert(s)" + (f"; unhealthy: {', '.join(bad)}" if bad else "")
+    )
+    context.log.info(summary)
+    return SensorResult(cursor=json.dumps({"since": now}), skip_reason=summary)

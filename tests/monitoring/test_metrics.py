@@ -1,0 +1,202 @@
+"""``metrics_sensor`` against a real Dagster instance and DuckDB file: run metrics, a slow
+run crossing the execution-time threshold, a backlog of queued runs, a failing job's rate,
+and alerts resolved once the metric is back under its warning level."""
+
+import json
+import time
+from typing import Any
+
+import duckdb
+import pytest
+from dagster import Config, DagsterInstance, Definitions, asset, define_asset_job
+
+from robo_dagster.monitoring.metrics import (
+    TABLE,
+    collect_run_metrics,
+    collect_system_metrics,
+    write_metrics,
+)
+
+from .metrics_support import clear_threshold_env, metrics_tick, queue_runs
+
+
+@pytest.fixture(autouse=True)
+def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_threshold_env(monkeypatch)
+
+
+class WorkConfig(Config):
+    sleep_s: float = 0.0
+    fail: bool = False
+
+
+@asset(key=["monitoring_test", "work"])
+def work(config: WorkConfig) -> None:
+    time.sleep(config.sleep_s)
+    if config.fail:
+        raise ValueError("vendor returned no rows")
+
+
+WORK_JOB = Definitions(
+    assets=[work], jobs=[define_asset_job("work_job", selection=[work.key])]
+).resolve_job_def("work_job")
+
+
+def run_work(instance: DagsterInstance, sleep_s: float = 0.0, fail: bool = False) -> str:
+    result = WORK_JOB.execute_in_process(
+        instance=instance,
+        run_config={
+            "ops": {"monitoring_test__work": {"config": {"sleep_s": sleep_s, "fail": fail}}}
+        },
+        raise_on_error=False,
+    )
+    return result.run_id
+
+
+def threshold_alerts(database: str) -> list[dict[str, Any]]:
+    with duckdb.connect(database, read_only=True) as conn:
+        cursor = conn.execute(
+            "select fingerprint, severity, source, message, run_id, resolved_at "
+            "from monitoring.alerts where source = 'threshold' order by id"
+        )
+        columns = [d[0] for d in cursor.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def stored_metrics(database: str, name: str) -> list[tuple[float, dict[str, str]]]:
+    with duckdb.connect(database, read_only=True) as conn:
+        rows = conn.execute(
+            f"select value, tags from {TABLE} where name = ? order by measured_at", [name]
+        ).fetchall()
+    return [(value, json.loads(tags)) for value, tags in rows]
+
+
+@pytest.mark.parametrize(
+    ("warning", "critical", "severity"), [("0.5", "60", "WARNING"), ("0.4", "0.5", "CRITICAL")]
+)
+def test_a_slow_run_crosses_the_execution_time_threshold_and_a_fast_one_resolves_it(
+    any_instance: DagsterInstance,
+    alerts_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    warning: str,
+    critical: str,
+    severity: str,
+) -> None:
+    monkeypatch.setenv("ROBO_THRESHOLD_EXECUTION_TIME_S_WARNING", warning)
+    monkeypatch.setenv("ROBO_THRESHOLD_EXECUTION_TIME_S_CRITICAL", critical)
+    slow = run_work(any_instance, sleep_s=0.6)
+    first = metrics_tick(any_instance)
+    (alert,) = threshold_alerts(alerts_db)
+    assert alert["fingerprint"] == "threshold:execution_time_s:work_job"
+    assert alert["severity"] == severity and alert["run_id"] == slow
+    assert alert["resolved_at"] is None and f"at or above {severity}" in alert["message"]
+    ((duration, tags),) = stored_metrics(alerts_db, "run_duration_s")
+    assert duration >= 0.6
+    assert tags["job"] == "work_job" and tags["run_id"] == slow
+    assert tags["status"] == "SUCCESS"
+
+    # The next tick reads after its cursor: the slow run is not measured twice, and the
+    # alert stays open while no new run says otherwise.
+    second = metrics_tick(any_instance, first.cursor)
+    assert len(stored_metrics(alerts_db, "run_duration_s")) == 1
+    assert threshold_alerts(alerts_db)[0]["resolved_at"] is None
+
+    run_work(any_instance, sleep_s=0.0)
+    metrics_tick(any_instance, second.cursor)
+    (alert,) = threshold_alerts(alerts_db)
+    assert alert["resolved_at"] is not None
+    assert len(stored_metrics(alerts_db, "run_queued_s")) == 2
+
+
+def test_a_backlog_of_queued_runs_raises_then_resolves_when_drained(
+    any_instance: DagsterInstance, alerts_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROBO_THRESHOLD_BACKLOG_WARNING", "2")
+    monkeypatch.setenv("ROBO_THRESHOLD_BACKLOG_CRITICAL", "3")
+    runs = queue_runs(any_instance, 2)
+    cursor = metrics_tick(any_instance).cursor
+    (alert,) = threshold_alerts(alerts_db)
+    assert (alert["fingerprint"], alert["severity"]) == ("threshold:backlog", "WARNING")
+    assert alert["message"].startswith("2 runs queued")
+
+    runs += queue_runs(any_instance, 1)
+    cursor = metrics_tick(any_instance, cursor).cursor
+    (alert,) = threshold_alerts(alerts_db)  # the same alert, escalated
+    assert alert["severity"] == "CRITICAL" and alert["resolved_at"] is None
+
+    for run in runs:
+        any_instance.report_run_canceled(run)
+    metrics_tick(any_instance, cursor)
+    (alert,) = threshold_alerts(alerts_db)
+    assert alert["resolved_at"] is not None
+    assert [v for v, _ in stored_metrics(alerts_db, "queued_runs")] == [2, 3, 0]
+
+
+def test_a_failing_job_raises_its_failure_rate_alert(
+    any_instance: DagsterInstance, alerts_db: str
+) -> None:
+    run_work(any_instance)
+    run_work(any_instance, fail=True)
+    run_work(any_instance, fail=True)
+    metrics_tick(any_instance)
+    (alert,) = threshold_alerts(alerts_db)
+    assert alert["fingerprint"] == "threshold:failure_rate:work_job"
+    assert alert["severity"] == "CRITICAL" and "67% of 3 runs failed" in alert["message"]
+    rate = {m.name: m.value for m in collect_run_metrics(any_instance, 0, time.time())}
+    assert rate["run_success_count"] == 1 and rate["run_failure_count"] == 2
+
+
+def test_too_few_runs_record_a_rate_but_raise_nothing(
+    any_instance: DagsterInstance, alerts_db: str
+) -> None:
+    run_work(any_instance, fail=True)
+    metrics_tick(any_instance)
+    assert threshold_alerts(alerts_db) == []
+    assert stored_metrics(alerts_db, "failure_rate") == [
+        (1.0, {"job": "work_job", "runs": "1", "window_s": "3600"})
+    ]
+
+
+def test_health_failures_are_system_alerts(any_instance: DagsterInstance, alerts_db: str) -> None:
+    metrics_tick(any_instance)  # no daemon ever ran on a test instance
+    with duckdb.connect(alerts_db, read_only=True) as conn:
+        rows = conn.execute(
+            "select fingerprint, severity, message from monitoring.alerts where source = 'system'"
+        ).fetchall()
+    assert rows == [
+        (
+            "health:daemons",
+            "CRITICAL",
+            "health daemons: no daemon has ever run on this instance: start one with "
+            "`make ui` (dagster dev)",
+        )
+    ]
+
+
+def test_system_metrics_cover_the_host_and_dagster_processes(alerts_db: str) -> None:
+    metrics = {m.name: m for m in collect_system_metrics(alerts_db)}
+    assert set(metrics) == {
+        "cpu_pct",
+        "memory_pct",
+        "disk_pct",
+        "dagster_rss_mb",
+        "dagster_cpu_pct",
+    }
+    assert 0 < metrics["memory_pct"].value <= 100 and 0 < metrics["disk_pct"].value <= 100
+    # pytest itself is not a dagster process unless its command line says so.
+    assert int(metrics["dagster_rss_mb"].tags["processes"]) >= 0
+    with duckdb.connect(alerts_db) as conn:
+        assert write_metrics(conn, list(metrics.values())) == 5
+        assert conn.execute(f"select count(*) from {TABLE}").fetchone() == (5,)
+
+
+def test_the_sensor_is_deployed_running_every_minute() -> None:
+    from dagster import DefaultSensorStatus
+
+    from robo_dagster.definitions import defs
+    from robo_dagster.monitoring.metrics import metrics_sensor
+
+    assert metrics_sensor in list(defs.sensors or [])
+    assert metrics_sensor.default_status == DefaultSensorStatus.RUNNING
+    assert metrics_sensor.minimum_interval_seconds == 60
+    assert not metrics_sensor.targets  # launches nothing
