@@ -27,6 +27,7 @@ from robo_dagster.automation.price_move_sensor import price_move_sensor
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
+from robo_dagster.monitoring.dashboard import alerts_table, metrics_table
 from robo_dagster.monitoring.metrics import metrics_sensor
 from robo_dagster.monitoring.sensor import alerts_sensor
 from robo_dagster.portfolio import assets as portfolio_assets
@@ -49,7 +50,7 @@ ASSETS = [
 ]
 
 defs = Definitions(
-    assets=[*ASSETS, market_events],
+    assets=[*ASSETS, market_events, alerts_table, metrics_table],
     asset_checks=[*load_asset_checks_from_modules(CHECK_MODULES), events_well_formed],
     jobs=[*JOBS, *SCHEDULE_JOBS],
     schedules=SCHEDULES,

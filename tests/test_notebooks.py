@@ -1,13 +1,27 @@
 """The notebooks run top to bottom on a temporary instance and database."""
 
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import nbformat
 import pytest
-from dagster import DagsterInstance
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterInstance,
+    asset,
+    asset_check,
+    materialize,
+)
 from nbclient import NotebookClient
 
+from robo_dagster.monitoring.alerts import Severity, ensure_alerts
+from robo_dagster.monitoring.metrics import ensure_metrics
 from tests.conftest import AS_OF
+from tests.monitoring.metrics_support import clear_threshold_env, metrics_tick, queue_runs
+from tests.monitoring.support import tick
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -45,3 +59,123 @@ def test_quickstart_notebook_materializes_queries_and_plots(
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
     assert len(runs) == 1 and runs[0].is_success  # the run is in the instance the UI reads
+
+
+# The monitoring notebook: real data from the sensors, then an empty database.
+
+MONITORING_METRICS = (
+    "run_duration_s",
+    "run_queued_s",
+    "run_success_count",
+    "run_failure_count",
+    "failure_rate",
+    "queued_runs",
+    "cpu_pct",
+    "memory_pct",
+    "disk_pct",
+    "dagster_rss_mb",
+    "dagster_cpu_pct",
+)
+NOTEBOOK_PRICES = AssetKey(["notebook_test", "prices"])
+NOTEBOOK_CHECK_FP = "check:notebook_test/prices:prices_sane"
+
+
+@asset(key=NOTEBOOK_PRICES)
+def notebook_prices() -> None:
+    return None
+
+
+@asset_check(asset=NOTEBOOK_PRICES, name="prices_sane")
+def notebook_prices_sane() -> AssetCheckResult:
+    return AssetCheckResult(
+        passed=False, severity=AssetCheckSeverity.WARN, description="3 bars with low > high"
+    )
+
+
+def monitoring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A temporary DAGSTER_HOME and DuckDB path, no webhook, the default thresholds."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    database = tmp_path / "robo.duckdb"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", str(database))
+    monkeypatch.delenv("ROBO_ALERT_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("ROBO_NOTEBOOK_HOURS", raising=False)
+    clear_threshold_env(monkeypatch)
+    return home, database
+
+
+def execute_notebook(name: str) -> list[Any]:
+    """Run ``notebooks/<name>`` in a fresh kernel (it inherits this process's environment);
+    every output of its code cells, in order."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    ).execute()
+    return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+
+
+def html_rows(outputs: list[Any], header: str) -> list[str]:
+    """The rows of the displayed table whose header has the column ``header``."""
+    for out in outputs:
+        html = out.get("data", {}).get("text/html", "")
+        head, _, body = html.partition("<tbody>")
+        if f"<th>{header}</th>" in head:
+            return body.split("<tr>")[1:]
+    raise AssertionError(f"no table with a {header!r} column was displayed")
+
+
+def test_monitoring_notebook_plots_metrics_and_alerts_and_lists_open_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, _ = monitoring_env(tmp_path, monkeypatch)
+    monkeypatch.setenv("ROBO_THRESHOLD_BACKLOG_WARNING", "3")
+    monkeypatch.setenv("ROBO_THRESHOLD_BACKLOG_CRITICAL", "10")
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert materialize([notebook_prices, notebook_prices_sane], instance=instance).success
+        assert "1 new" in str(tick(instance).skip_message)  # the failed WARN check: a WARNING
+        queued = queue_runs(instance, 3)
+        cursor = metrics_tick(instance).cursor  # the run's duration; a backlog of 3 alerts
+        instance.report_run_canceled(queued[0])
+        metrics_tick(instance, cursor)  # a backlog of 2 resolves it and stays non-zero
+
+    outputs = execute_notebook("monitoring.ipynb")
+
+    text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
+    assert "No monitoring data" not in text and "alerts open" in text
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == 3  # every figure drew
+    open_rows = html_rows(outputs, "fingerprint")
+    [warning] = [row for row in open_rows if f"<td>{NOTEBOOK_CHECK_FP}</td>" in row]
+    assert "<td>WARNING</td>" in warning and "<td>check</td>" in warning
+    assert not any("threshold:backlog" in row for row in open_rows)  # resolved: history only
+    ranks = [max(int(s) for s in Severity if f"<td>{s.name}</td>" in row) for row in open_rows]
+    assert ranks == sorted(ranks, reverse=True)  # worst first (the daemons' health: CRITICAL)
+    latest = "".join(html_rows(outputs, "measured_at"))
+    assert all(f"<td>{name}</td>" in latest for name in MONITORING_METRICS)
+
+
+@pytest.mark.parametrize("state", ["no file", "no monitoring tables", "empty tables"])
+def test_monitoring_notebook_on_an_empty_database_prints_one_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    _, database = monitoring_env(tmp_path, monkeypatch)
+    if state != "no file":
+        with duckdb.connect(str(database)) as conn:
+            conn.execute("create schema market_data")
+            if state == "empty tables":
+                ensure_alerts(conn)
+                ensure_metrics(conn)
+
+    outputs = execute_notebook("monitoring.ipynb")
+
+    assert [out.output_type for out in outputs] == ["stream"]  # no figure, no table, no error
+    assert outputs[0].text == (
+        f"No monitoring data in {database} yet: run `make ui` and leave it running "
+        "(metrics_sensor records every 60 s, alerts_sensor every 15 s), "
+        "then re-run this notebook.\n"
+    )
+    assert database.exists() is (state != "no file")  # the notebook never creates the file

@@ -120,7 +120,7 @@ def _utc_naive(at: dt.datetime) -> dt.datetime:
     return at
 
 
-def _rank_sql(column: str) -> str:
+def severity_rank_sql(column: str) -> str:
     """A SQL expression ranking a severity-name column like ``Severity`` (unknown: 0)."""
     cases = " ".join(f"when '{s.name}' then {int(s)}" for s in Severity)
     return f"(case {column} {cases} else 0 end)"
@@ -211,8 +211,8 @@ def open_alerts(conn: Any, min_severity: Severity | str | None = None) -> pd.Dat
     return conn.execute(
         f"select id, fingerprint, first_seen, last_seen, severity, source, asset, check_name, "
         f"message, run_id, resolved_at, notified_at, notified_severity from {TABLE} "
-        f"where resolved_at is null and {_rank_sql('severity')} >= ? "
-        f"order by {_rank_sql('severity')} desc, last_seen desc, id",
+        f"where resolved_at is null and {severity_rank_sql('severity')} >= ? "
+        f"order by {severity_rank_sql('severity')} desc, last_seen desc, id",
         [floor],
     ).fetchdf()
 
@@ -227,10 +227,10 @@ def due_notifications(
     floor = int(Severity.parse(min_severity))
     rows = conn.execute(
         f"select id, fingerprint, severity, source, message, asset, check_name, run_id "
-        f"from {TABLE} where resolved_at is null and {_rank_sql('severity')} >= ? "
+        f"from {TABLE} where resolved_at is null and {severity_rank_sql('severity')} >= ? "
         f"and (notified_severity is null or "
-        f"{_rank_sql('severity')} > {_rank_sql('notified_severity')}) "
-        f"order by {_rank_sql('severity')} desc, first_seen, id limit ?",
+        f"{severity_rank_sql('severity')} > {severity_rank_sql('notified_severity')}) "
+        f"order by {severity_rank_sql('severity')} desc, first_seen, id limit ?",
         [floor, limit],
     ).fetchall()
     return [

@@ -29,7 +29,7 @@ import duckdb
 
 from robo_dagster import settings
 from robo_dagster.monitoring.alerts import TABLE as ALERTS_TABLE
-from robo_dagster.monitoring.alerts import Severity, _rank_sql
+from robo_dagster.monitoring.alerts import Severity, severity_rank_sql
 
 METRICS_TABLE = "monitoring.metrics"
 READ_RETRY_S = 3.0
@@ -180,7 +180,7 @@ def list_alerts(
     database: str, severity: Severity | None = None, unresolved: bool = False, limit: int = 20
 ) -> list[dict[str, Any]]:
     """Alerts at or above ``severity`` (open ones only with ``unresolved``), newest first."""
-    where = [f"{_rank_sql('severity')} >= ?"]
+    where = [f"{severity_rank_sql('severity')} >= ?"]
     if unresolved:
         where.append("resolved_at is null")
     sql = (

@@ -17,7 +17,8 @@ naive UTC (DuckDB reserves ``at``, as SQL reserves ``check`` for the alerts). Me
 (``thresholds.py``) and the health items (``health.py``, without the slow definitions
 load: the sensor running proves its code location loaded), then writes the metrics and
 their threshold actions, then checks health and records its alerts (after the write, so
-the DuckDB file exists; two short lock holds). Fingerprints: ``threshold:backlog``,
+the DuckDB file exists; two short lock holds), and reports the monitoring assets'
+materializations when their summary changed (``dashboard.py``). Fingerprints: ``threshold:backlog``,
 ``threshold:cpu_pct``, ``threshold:memory_pct``, ``threshold:failure_rate:<job>``,
 ``threshold:execution_time_s:<job>`` and ``health:<item>``. An alert is resolved when its
 metric is back under the warning level: each finished run of a job raises or resolves
@@ -56,8 +57,9 @@ from dagster import (
 from robo_dagster import settings
 from robo_dagster.monitoring import thresholds
 from robo_dagster.monitoring.alerts import SCHEMA, Alert, Severity
+from robo_dagster.monitoring.dashboard import dashboard_reports
 from robo_dagster.monitoring.health import health_alerts, health_report
-from robo_dagster.monitoring.sensor import RaiseAction, ResolveAction, TickCounts, record_actions
+from robo_dagster.monitoring.sensor import RaiseAction, ResolveAction, record_actions
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.locking import database_lock
@@ -285,16 +287,6 @@ def threshold_actions(
     return raises, resolves
 
 
-def record_actions_under_lock(
-    database: str, raises: Sequence[RaiseAction], resolves: Sequence[ResolveAction]
-) -> TickCounts:
-    """``record_actions`` in its own short connection; nothing to do opens none."""
-    if not raises and not resolves:
-        return TickCounts()
-    with database_lock(database, timeout_s=LOCK_TIMEOUT_S), locked_connection(database) as conn:
-        return record_actions(conn, raises, resolves)
-
-
 def _parse_cursor(cursor: str | None, now: float) -> float:
     if not cursor:
         return now - FIRST_WINDOW_S
@@ -330,11 +322,13 @@ def metrics_sensor(
     items = health_report(instance, database, market, broker, load_definitions=False)
     failed, healthy = health_alerts(items)
     at = _naive(now)
-    health = record_actions_under_lock(
-        database,
-        [RaiseAction(i, alert, at) for i, alert in enumerate(failed)],
-        [ResolveAction(len(failed) + i, fp, at) for i, fp in enumerate(healthy)],
-    )
+    with database_lock(database, timeout_s=LOCK_TIMEOUT_S), locked_connection(database) as conn:
+        health = record_actions(
+            conn,
+            [RaiseAction(i, alert, at) for i, alert in enumerate(failed)],
+            [ResolveAction(len(failed) + i, fp, at) for i, fp in enumerate(healthy)],
+        )
+        reports = dashboard_reports(instance, conn, include_metrics=True)
     for name in ("new", "escalated", "repeated", "stale", "resolved"):
         setattr(counts, name, getattr(counts, name) + getattr(health, name))
     bad = [item.name for item in items if not item.ok]
@@ -344,4 +338,6 @@ def metrics_sensor(
         f"alert(s)" + (f"; unhealthy: {', '.join(bad)}" if bad else "")
     )
     context.log.info(summary)
-    return SensorResult(cursor=json.dumps({"since": now}), skip_reason=summary)
+    return SensorResult(
+        cursor=json.dumps({"since": now}), skip_reason=summary, asset_events=reports
+    )

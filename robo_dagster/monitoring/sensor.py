@@ -33,6 +33,9 @@ What raises and resolves what:
   (``run:<run_id>``, ``step:<run_id>:<step>``) and stay open until resolved by hand
   (``alerts.resolve_alerts``); the asset's own checks still resolve themselves.
 
+A tick that raised or resolved something also reports a materialization of the
+``monitoring/alerts`` asset with the alert summary when that changed (``dashboard.py``).
+
 Delivery is an outbox: after the write, open alerts never sent (or sent at a lower
 severity) go to the webhook, and only the delivered ones are marked. A channel that is
 down, misconfigured or slow is logged, never fails the tick and never holds the cursor
@@ -51,6 +54,7 @@ from typing import Any, NamedTuple
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
+    AssetMaterialization,
     DagsterEventType,
     DagsterInstance,
     DefaultSensorStatus,
@@ -72,6 +76,7 @@ from robo_dagster.monitoring.alerts import (
     record_alert,
     resolve_alerts,
 )
+from robo_dagster.monitoring.dashboard import dashboard_reports
 from robo_dagster.monitoring.webhook import DeliveryReport, WebhookChannel
 from robo_dagster.warehouse.connection import locked_connection
 
@@ -423,9 +428,11 @@ def alerts_sensor(context: SensorEvaluationContext) -> SensorResult:
     raises, resolves = alerts_from_records(records, run_tags)
     database = settings.duckdb_path()
     counts = TickCounts()
+    reports: list[AssetMaterialization] = []
     if raises or resolves:
         with locked_connection(database) as conn:
             counts = record_actions(conn, raises, resolves)
+            reports = dashboard_reports(context.instance, conn, include_metrics=False)
     if batch.records:
         summary = (
             f"events {batch.records[0].storage_id}..{batch.cursor}: {counts.new} new, "
@@ -438,4 +445,4 @@ def alerts_sensor(context: SensorEvaluationContext) -> SensorResult:
     summary += _delivery_summary(context, database, batch.caught_up)
     if batch.records:
         context.log.info(summary)
-    return SensorResult(cursor=str(batch.cursor), skip_reason=summary)
+    return SensorResult(cursor=str(batch.cursor), skip_reason=summary, asset_events=reports)

@@ -15,7 +15,7 @@ def test_definitions_load() -> None:
     "spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string()
 )
 def test_every_asset_is_described_grouped_and_owned(spec: dg.AssetSpec) -> None:
-    assert spec.group_name in {"portfolio", "market_data", "ai_analysis"}
+    assert spec.group_name in {"portfolio", "market_data", "ai_analysis", "monitoring"}
     assert spec.key.path[0] == spec.group_name  # the key is schema/table in DuckDB
     assert spec.description and len(spec.description) > 40
     assert spec.kinds and "duckdb" in spec.kinds

@@ -1,5 +1,6 @@
 """A real ``dagster dev`` (webserver + daemon on 127.0.0.1) with the repo's dagster.yaml:
-the job launched from the CLI goes through the queue and lands in DuckDB."""
+the job launched from the CLI goes through the queue and lands in DuckDB, and the daemon's
+monitoring sensors turn its failed WARN check into an alert the UI and the CLI show."""
 
 import json
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from tests.conftest import range_tags, session_range
 
@@ -81,3 +82,29 @@ def test_cli_launch_goes_through_the_queue_and_lands_in_duckdb(
         for j in node["jobs"]
     }
     assert {"sequential_pipeline", "parallel_pipeline"} <= jobs
+
+    # The sample book fails concentration_within_limit as a WARN. Under the live daemon,
+    # alerts_sensor records it and reports the monitoring/alerts asset with the summary.
+    check = "concentration_within_limit"
+    summary = ""
+    with DagsterInstance.from_config(str(dagster_dev["home"])) as instance:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            entry = instance.get_latest_materialization_event(AssetKey(["monitoring", "alerts"]))
+            if entry is not None and entry.asset_materialization is not None:
+                summary = str(entry.asset_materialization.metadata["alert_summary"].value)
+                if check in summary:
+                    break
+            time.sleep(2)
+    assert check in summary and "WARNING" in summary, summary
+    listed = subprocess.run(
+        [str(BIN / "robo-dagster"), "alerts", "--unresolved", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # type: ignore[arg-type]
+    )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    alerts = json.loads(listed.stdout)
+    assert any(a["check_name"] == check and a["severity"] == "WARNING" for a in alerts), alerts

@@ -47,6 +47,14 @@ def clear_threshold_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def quiet_host_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host CPU and memory levels no percentage reaches: a busy test machine must not add
+    host alerts to the ones a test counts."""
+    for name in ("CPU_PCT", "MEMORY_PCT"):
+        monkeypatch.setenv(f"ROBO_THRESHOLD_{name}_WARNING", "100.5")
+        monkeypatch.setenv(f"ROBO_THRESHOLD_{name}_CRITICAL", "101")
+
+
 @op
 def noop() -> None:
     pass

@@ -17,12 +17,18 @@ from robo_dagster.monitoring.metrics import (
     write_metrics,
 )
 
-from .metrics_support import clear_threshold_env, metrics_tick, queue_runs
+from .metrics_support import (
+    clear_threshold_env,
+    metrics_tick,
+    queue_runs,
+    quiet_host_thresholds,
+)
 
 
 @pytest.fixture(autouse=True)
 def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_threshold_env(monkeypatch)
+    quiet_host_thresholds(monkeypatch)
 
 
 class WorkConfig(Config):
