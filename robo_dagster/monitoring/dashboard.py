@@ -1,7 +1,7 @@
 """The monitoring tables as assets in the UI, each showing the current alert summary.
 
 ``monitoring/alerts`` and ``monitoring/metrics`` are written by sensors, not by runs, so
-they are declared as ``AssetSpec``s (the UI offers no Materialize button for them) and the
+they are declared as ``AssetSpec``s (the UI greys out their Materialize button) and the
 sensors report their materializations: ``alerts_sensor`` after a tick that raised or
 resolved something, ``metrics_sensor`` on every tick. A report is made only when it would
 say something new, judged against the asset's latest materialization in the instance

@@ -34,7 +34,9 @@ from dagster import DagsterInstance
 from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Alert, Severity
 from robo_dagster.warehouse.locking import database_lock
 
-STALE_AFTER_S = 60.0
+# The scheduler daemon beats about once a minute and skips a beat when its last is under
+# 30 s old, so a healthy beat can be 90 s old: 60 s raised a false CRITICAL after a start.
+STALE_AFTER_S = 180.0
 DEFAULT_LOCK_TIMEOUT_S = 5.0
 MAX_DETAIL_CHARS = 300
 
