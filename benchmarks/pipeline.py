@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from robo_dagster.resources import build_resources
 
     import_s = time.perf_counter() - started
-    sessions = calendar.session_index(calendar.PARTITIONS_START, args.as_of)
+    sessions = calendar.session_index(calendar.history_start(), args.as_of)
     first, last = sessions[-args.days].date().isoformat(), sessions[-1].date().isoformat()
     with tempfile.TemporaryDirectory(prefix="robo-bench-") as tmp:
         resources = build_resources(

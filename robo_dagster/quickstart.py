@@ -46,7 +46,7 @@ def partition_range(sessions: int) -> tuple[str, str]:
     """The first and last of the latest ``sessions`` closed sessions."""
     pinned = settings.as_of()
     last = calendar.session_on_or_before(pinned) if pinned else calendar.last_closed_session()
-    days = calendar.session_index(calendar.PARTITIONS_START, last)
+    days = calendar.session_index(calendar.history_start(), last)
     if sessions < 1 or sessions > len(days):
         raise SystemExit(f"--sessions must be between 1 and {len(days)}")
     return days[-sessions].date().isoformat(), last.isoformat()

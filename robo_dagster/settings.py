@@ -166,3 +166,97 @@ def alert_min_severity() -> str:
         return Severity.parse(raw).name
     except ValueError as exc:
         raise ValueError(f"ROBO_ALERT_MIN_SEVERITY={raw!r}: {exc}") from None
+
+
+MARKET_DATA_SOURCES = ("sim", "alpaca", "files")
+BROKERS = ("paper", "alpaca")
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def market_data_source() -> str:
+    """``ROBO_MARKET_DATA``: sim (default, the embedded simulator), alpaca or files."""
+    return _choice("ROBO_MARKET_DATA", MARKET_DATA_SOURCES, "sim")
+
+
+def broker_kind() -> str:
+    """``ROBO_BROKER``: paper (default, the portfolio file) or alpaca (a paper account)."""
+    return _choice("ROBO_BROKER", BROKERS, "paper")
+
+
+def data_dir() -> str | None:
+    """``ROBO_DATA_DIR``: the folder of the files source (bars/, fundamentals.csv, ...).
+
+    Required with ``ROBO_MARKET_DATA=files``; with ``alpaca`` it is optional and supplies
+    what Alpaca does not (earnings, fundamentals, sectors). The folder must exist."""
+    raw = (os.environ.get("ROBO_DATA_DIR") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"ROBO_DATA_DIR={raw!r} is not a folder")
+    return str(path.resolve())
+
+
+# Alpaca's own variable names for the credentials. Only the names live here: the values
+# reach the Alpaca resources through dagster.EnvVar and are never logged or stored.
+ALPACA_KEY_ID_VARIABLE = "APCA_API_KEY_ID"
+ALPACA_SECRET_KEY_VARIABLE = "APCA_API_SECRET_KEY"
+ALPACA_PAPER_TRADING_URL = "https://paper-api.alpaca.markets"
+ALPACA_LIVE_TRADING_URL = "https://api.alpaca.markets"
+ALPACA_DATA_URL = "https://data.alpaca.markets"
+ALPACA_FEEDS = ("iex", "sip")
+
+
+def _url(name: str, default: str) -> str:
+    raw = (os.environ.get(name) or "").strip() or default
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError(f"{name}={raw!r} must be an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def alpaca_trading_url() -> str:
+    """``ROBO_ALPACA_TRADING_URL``: the trading API (default: the paper endpoint). The
+    live endpoint is refused: robo-dagster trades paper accounts only."""
+    url = _url("ROBO_ALPACA_TRADING_URL", ALPACA_PAPER_TRADING_URL)
+    if url.rstrip("/") == ALPACA_LIVE_TRADING_URL:
+        raise ValueError(
+            f"ROBO_ALPACA_TRADING_URL={url!r} is Alpaca's live trading endpoint; robo-dagster "
+            f"connects to paper accounts only ({ALPACA_PAPER_TRADING_URL})"
+        )
+    return url
+
+
+def alpaca_data_url() -> str:
+    """``ROBO_ALPACA_DATA_URL``: the market-data API (default: data.alpaca.markets)."""
+    return _url("ROBO_ALPACA_DATA_URL", ALPACA_DATA_URL)
+
+
+def alpaca_feed() -> str:
+    """``ROBO_ALPACA_FEED``: iex (default, free accounts) or sip (all US exchanges)."""
+    return _choice("ROBO_ALPACA_FEED", ALPACA_FEEDS, "iex")
+
+
+def risk_limits() -> dict[str, float]:
+    """``ROBO_RISK_LIMITS``: the desk's limits for a broker without a portfolio file (the
+    Alpaca broker), as a JSON object of ``RiskLimits`` fields, e.g.
+    ``{"max_position_weight": 0.2, "var_95_limit_pct": 0.025}``; unset fields keep their
+    defaults. The paper broker reads its limits from the portfolio file instead."""
+    import json
+
+    from pydantic import ValidationError
+
+    from robo_dagster.providers.broker import RiskLimits
+
+    raw = (os.environ.get("ROBO_RISK_LIMITS") or "").strip()
+    if not raw:
+        return RiskLimits().model_dump()
+    try:
+        return RiskLimits.model_validate_json(raw).model_dump()
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise ValueError(f"ROBO_RISK_LIMITS is not a valid set of limits: {exc}") from None

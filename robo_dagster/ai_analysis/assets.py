@@ -22,7 +22,7 @@ from robo_dagster.automation.conditions import with_its_asset
 from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
-from robo_dagster.domain.analyst import build_features, score_signals
+from robo_dagster.domain.analyst import DATASET_SIGNALS, build_features, score_signals
 from robo_dagster.domain.analyst import strategy_analysis as analyse_strategies
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.review import (
@@ -73,9 +73,18 @@ def analysis_features(
 ) -> Output[pd.DataFrame]:
     """One row per symbol of what every analyst sees: momentum, RSI, MACD, trend against
     the moving averages, news sentiment, the latest earnings surprise, valuation against
-    the sector, options put/call ratio and skew, and the book's current weight."""
+    the sector, options put/call ratio and skew, and the book's current weight. A
+    dataset the source did not provide (an empty table) is listed in
+    ``signals_not_provided``, and the analysts score without its signal."""
     session = market.session()
     indicators = warehouse.recent_rows("market_data.technical_indicators", RECENT_SESSIONS, session)
+    datasets = {
+        "news": news,
+        "earnings": earnings,
+        "fundamentals": fundamentals,
+        "options_summary": options_summary,
+    }
+    absent = [DATASET_SIGNALS[name] for name, frame in datasets.items() if frame.empty]
     features = build_features(
         indicators,
         news,
@@ -85,15 +94,20 @@ def analysis_features(
         universe,
         positions,
         session,
+        not_provided=absent,
     )
     return Output(
         require_rows(features, "analysis_features"),
-        metadata={"symbols": len(features), "preview": markdown_preview(features, 12)},
+        metadata={
+            "symbols": len(features),
+            "signals_not_provided": MetadataValue.text(", ".join(absent) or "none"),
+            "preview": markdown_preview(features, 12),
+        },
     )
 
 
 def _limits(broker: BrokerProvider) -> dict[str, float]:
-    return broker.portfolio().limits.model_dump()
+    return broker.limits().model_dump()
 
 
 @ai_asset(

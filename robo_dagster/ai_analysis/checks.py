@@ -80,7 +80,7 @@ def recommendations_valid(
 def recommendations_within_risk_limits(
     broker: BrokerProvider, trade_recommendations: pd.DataFrame, positions: pd.DataFrame
 ) -> AssetCheckResult:
-    limits = broker.portfolio().limits
+    limits = broker.limits()
     recs = trade_recommendations
     too_big = recs[recs["target_weight"] > limits.max_position_weight + WEIGHT_TOLERANCE]
     change = float((recs["target_weight"] - recs["current_weight"]).sum())

@@ -6,8 +6,11 @@ Three steps, each a whole-table operation over every symbol at once:
    symbol as of a session (``FEATURE_COLUMNS``). A fact that cannot be read from the
    data stays NaN; nothing is filled in with a guess.
 2. ``score_signals`` turns the facts into eight signals in [-1, 1] and a weighted
-   composite score (``SIGNAL_WEIGHTS``). A missing signal counts as 0 and lowers the
-   ``coverage``, the share of the weight that had data.
+   composite score (``SIGNAL_WEIGHTS``). A signal missing for one symbol counts as 0
+   and lowers the ``coverage``, the share of the weight that had data. A signal whose
+   dataset the source does not provide at all (``signals_not_provided``: Alpaca has no
+   earnings, a folder may have no news) is left out, and the weights are renormalised
+   over the signals present.
 3. ``recommend`` maps scores to BUY / SELL / HOLD with a risk profile, sizes the
    target weights within the desk's limits, and explains each recommendation with its
    strongest signals. ``strategy_analysis`` reads the same signals as four strategies.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,6 +137,18 @@ STRATEGY_CALL = 0.25  # a strategy score beyond +/- this counts as a bullish/bea
 MIN_TRADE_WEIGHT = 1e-3  # a BUY scaled below 0.1 % of equity is not worth an order
 # |score| at which confidence reaches tanh(1) ~ 0.76 of what the coverage allows.
 CONFIDENCE_SCORE_SCALE = 0.25
+
+# Which signal each optional dataset feeds: a dataset the source does not provide
+# removes its signal from the score (see ``score_signals``).
+DATASET_SIGNALS: dict[str, str] = {
+    "news": "news",
+    "earnings": "earnings",
+    "fundamentals": "valuation",
+    "options_summary": "options",
+}
+# The feature column that lists the signals whose datasets were not provided (the same
+# comma-separated names on every row; empty when everything was).
+NOT_PROVIDED_COLUMN = "signals_not_provided"
 
 _RECOMMEND_OUTPUT = [c for c in RECOMMENDATION_COLUMNS if c not in ("source", "model", "session")]
 
@@ -249,8 +265,11 @@ def build_features(
     universe: pd.DataFrame,
     positions: pd.DataFrame,
     session: dt.date,
+    not_provided: Collection[str] = (),
 ) -> pd.DataFrame:
-    """One row of facts per universe symbol as of ``session`` (``FEATURE_COLUMNS``).
+    """One row of facts per universe symbol as of ``session`` (``FEATURE_COLUMNS``,
+    then ``signals_not_provided``: the signals in ``not_provided``, names of
+    ``SIGNAL_WEIGHTS``, whose datasets the source did not provide).
 
     * Price features come from the latest ``technical_indicators`` row on or before the
       session (NaN when it is more than ``MAX_BAR_AGE_DAYS`` old): ``return_20d`` is
@@ -336,7 +355,27 @@ def build_features(
     out = out.reset_index()
     float_cols = [c for c in FEATURE_COLUMNS[4:] if c != "news_count"]
     out[float_cols] = out[float_cols].astype(float)
-    return out.loc[:, FEATURE_COLUMNS].reset_index(drop=True)
+    unknown = sorted(set(not_provided) - set(SIGNAL_WEIGHTS))
+    if unknown:
+        raise ValueError(f"build_features: unknown signal(s) {unknown} in not_provided")
+    absent = ",".join(name for name in SIGNAL_WEIGHTS if name in set(not_provided))
+    out = out.loc[:, FEATURE_COLUMNS].reset_index(drop=True)
+    out[NOT_PROVIDED_COLUMN] = absent
+    return out
+
+
+def signals_not_provided(features: pd.DataFrame) -> list[str]:
+    """The signals whose datasets the source did not provide, in ``SIGNAL_WEIGHTS``
+    order (none when ``features`` has no ``signals_not_provided`` column)."""
+    if NOT_PROVIDED_COLUMN not in features.columns or features.empty:
+        return []
+    named = {
+        name.strip()
+        for cell in features[NOT_PROVIDED_COLUMN].dropna().astype(str)
+        for name in cell.split(",")
+        if name.strip()
+    }
+    return [name for name in SIGNAL_WEIGHTS if name in named]
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -408,6 +447,12 @@ def score_signals(features: pd.DataFrame) -> pd.DataFrame:
     which is how a missing signal is reported), ``score`` = sum of weight x signal with
     missing signals counted as 0 (in [-1, 1] since the weights sum to 1), and
     ``coverage`` = the share of the weight whose signal had data.
+
+    A signal the source does not provide (``signals_not_provided``) is NaN for every
+    symbol and takes no weight: the others are scaled up to sum to 1, so that a source
+    without news scores on price, earnings, valuation and options alone. ``coverage``
+    stays a share of all eight signals' weight, so confidence still reflects how much
+    the desk knows.
     """
     missing = [c for c in FEATURE_COLUMNS if c not in features.columns]
     if missing:
@@ -415,11 +460,20 @@ def score_signals(features: pd.DataFrame) -> pd.DataFrame:
     signals = _signal_matrix(features)
     out = pd.DataFrame({"symbol": features["symbol"].to_numpy()})
     weights = np.array(list(SIGNAL_WEIGHTS.values()))
-    stack = np.vstack([np.clip(signals[name], -1.0, 1.0) for name in SIGNAL_WEIGHTS])
+    absent = set(signals_not_provided(features))
+    provided = np.array([name not in absent for name in SIGNAL_WEIGHTS])
+    stack = np.vstack(
+        [
+            np.clip(signals[name], -1.0, 1.0) if name not in absent else np.full(len(out), np.nan)
+            for name in SIGNAL_WEIGHTS
+        ]
+    )
     for i, name in enumerate(SIGNAL_WEIGHTS):
         out[name] = stack[i]
     present = np.isfinite(stack)
-    out["score"] = np.clip(weights @ np.where(present, stack, 0.0), -1.0, 1.0)
+    scoring = np.where(provided, weights, 0.0)
+    scoring = scoring / scoring.sum() if scoring.sum() > 0 else scoring
+    out["score"] = np.clip(scoring @ np.where(present, stack, 0.0), -1.0, 1.0)
     out["coverage"] = np.clip(weights @ present.astype(float), 0.0, 1.0)
     return out
 
@@ -458,7 +512,9 @@ def _signal_detail(name: str, row: pd.Series) -> str:
     )
 
 
-def _explain(row: pd.Series, scored: pd.Series, note: str) -> tuple[str, str]:
+def _explain(
+    row: pd.Series, scored: pd.Series, note: str, not_provided: Collection[str] = ()
+) -> tuple[str, str]:
     """Rationale sentence and JSON signal list of one recommendation."""
     names = list(SIGNAL_WEIGHTS)
     values = np.array([scored[n] for n in names], dtype=float)
@@ -474,13 +530,22 @@ def _explain(row: pd.Series, scored: pd.Series, note: str) -> tuple[str, str]:
     else:
         drivers = "the strongest signals are " + ", ".join(strongest[:-1])
         drivers += f" and {strongest[-1]}"
-    absent = [n for n, v in zip(names, values, strict=True) if not np.isfinite(v)]
+    absent = [
+        n
+        for n, v in zip(names, values, strict=True)
+        if not np.isfinite(v) and n not in not_provided
+    ]
     text = (
         f"{row['action']} {row['symbol']}: {drivers}; score {scored['score']:+.2f} "
         f"with {scored['coverage']:.0%} of the signal weight covered"
     )
     if absent:
         text += f" (no data for {', '.join(absent)})"
+    if not_provided:
+        text += (
+            f"; not provided by the source: {', '.join(not_provided)}, so the weights are "
+            "renormalised over the other signals"
+        )
     text += f". {note}"
     return text, json.dumps(tags)
 
@@ -601,7 +666,10 @@ def recommend(
     ]
     # Words are built per returned row (at most 20), after the vectorized decisions.
     facts = features.iloc[idx].reset_index(drop=True).assign(action=out["action"])
-    explained = [_explain(facts.iloc[k], scores.iloc[i], sizing[k]) for k, i in enumerate(idx)]
+    not_provided = signals_not_provided(features)
+    explained = [
+        _explain(facts.iloc[k], scores.iloc[i], sizing[k], not_provided) for k, i in enumerate(idx)
+    ]
     out["rationale"] = [text for text, _ in explained]
     out["signals"] = [tags for _, tags in explained]
     return out.loc[:, _RECOMMEND_OUTPUT]

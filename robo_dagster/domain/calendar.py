@@ -8,6 +8,7 @@ weekday rule, so that holidays and early closes (the day after Thanksgiving clos
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -15,10 +16,46 @@ import pandas as pd
 
 EXCHANGE = "XNYS"
 EXCHANGE_TIMEZONE = "America/New_York"
-# The simulator's epoch and the first price partition. Fixed dates, so that the same
-# seed gives the same market whatever day the code runs.
+# The simulator's epoch: a fixed date, so that the same seed gives the same market
+# whatever day the code runs.
 CALENDAR_START = dt.date(2015, 1, 1)
-PARTITIONS_START = dt.date(2020, 1, 1)
+HISTORY_START_VARIABLE = "ROBO_HISTORY_START"
+DEFAULT_HISTORY_START = dt.date(2020, 1, 2)
+# exchange_calendars' XNYS reaches back to 1885; older files are not a use case.
+EARLIEST_HISTORY_START = dt.date(1990, 1, 2)
+
+
+def history_start() -> dt.date:
+    """``ROBO_HISTORY_START``: the first day of the trading-day partitions (default
+    2020-01-02). The calendar is built from here when it is earlier than the simulator's
+    epoch, so that twenty years of a user's own files fit.
+
+    The one setting read here rather than in ``robo_dagster.settings``: every date
+    function below depends on it, and the calendar must be right in any process.
+    """
+    raw = (os.environ.get(HISTORY_START_VARIABLE) or "").strip()
+    if not raw:
+        return DEFAULT_HISTORY_START
+    try:
+        start = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f"{HISTORY_START_VARIABLE}={raw!r} is not a date of the form YYYY-MM-DD"
+        ) from None
+    if start < EARLIEST_HISTORY_START:
+        raise ValueError(
+            f"{HISTORY_START_VARIABLE}={raw!r}: the history may start on "
+            f"{EARLIEST_HISTORY_START.isoformat()} at the earliest"
+        )
+    if start > dt.date.today():
+        raise ValueError(f"{HISTORY_START_VARIABLE}={raw!r} is in the future")
+    return start
+
+
+def calendar_start() -> dt.date:
+    """The first day the exchange calendar knows: the simulator's epoch, or the history
+    start when that is earlier."""
+    return min(CALENDAR_START, history_start())
 
 
 def _calendar_end() -> dt.date:
@@ -30,7 +67,7 @@ def _calendar_end() -> dt.date:
 @lru_cache(maxsize=1)
 def exchange_calendar() -> xcals.ExchangeCalendar:
     """The XNYS calendar from exchange_calendars, built once per process."""
-    return xcals.get_calendar(EXCHANGE, start=CALENDAR_START.isoformat(), end=_calendar_end())
+    return xcals.get_calendar(EXCHANGE, start=calendar_start().isoformat(), end=_calendar_end())
 
 
 def to_date(value: str | dt.date | dt.datetime | pd.Timestamp) -> dt.date:
@@ -55,7 +92,7 @@ def sessions_between(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
     if end_d < start_d:
         return []
     cal = exchange_calendar()
-    first, last = pd.Timestamp(max(start_d, CALENDAR_START)), pd.Timestamp(end_d)
+    first, last = pd.Timestamp(max(start_d, cal.first_session.date())), pd.Timestamp(end_d)
     return [ts.date() for ts in cal.sessions_in_range(first, last)]
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# The sector of a symbol whose source gives none. Sector limits are not judged on it.
+UNKNOWN_SECTOR = "Unknown"
 POSITION_COLUMNS = ["symbol", "quantity", "average_cost", "realized_pnl", "opened_on"]
 
 
@@ -37,8 +39,15 @@ class _Holding:
     opened_on: object = None
 
 
-def replay_trades(trades: pd.DataFrame, opening_cash: float) -> Ledger:
+def replay_trades(trades: pd.DataFrame, opening_cash: float, allow_short: bool = False) -> Ledger:
     """Replay ``trades`` (date, symbol, side, quantity, price, commission) in date order.
+
+    Average cost: a fill that adds to a position moves its average cost; one that
+    reduces it realises (price - average cost) x quantity x direction, less its
+    commission. The paper broker is long-only (a sell larger than the position is
+    refused); ``allow_short`` lets a sell open or extend a short, as a margin account
+    at a real broker does, and a buy that crosses zero closes one side and opens the
+    other at the fill's price. Quantities in the result are signed (short < 0).
 
     The blotter is sequential by nature (each fill changes the average cost the next one
     sees), so this walks the fills; a desk's blotter has tens to thousands of rows.
@@ -52,35 +61,39 @@ def replay_trades(trades: pd.DataFrame, opening_cash: float) -> Ledger:
         qty, price, fee = float(fill.quantity), float(fill.price), float(fill.commission)
         if not (np.isfinite(qty) and qty > 0 and np.isfinite(price) and price > 0):
             raise LedgerError(f"trade {symbol} on {fill.date}: quantity and price must be positive")
-        held = book.setdefault(symbol, _Holding(opened_on=fill.date))
-        if side == "BUY":
-            if held.quantity == 0:
-                held.opened_on = fill.date
-            held.average_cost = (held.quantity * held.average_cost + qty * price) / (
-                held.quantity + qty
-            )
-            held.quantity += qty
-            cash -= qty * price + fee
-        elif side == "SELL":
-            if qty > held.quantity + 1e-9:
-                raise LedgerError(
-                    f"trade {symbol} on {fill.date}: sells {qty:g} but holds {held.quantity:g} "
-                    "(the paper broker is long-only)"
-                )
-            pnl = (price - held.average_cost) * qty - fee
-            held.realized_pnl += pnl
-            held.quantity -= qty
-            realized_total += pnl
-            cash += qty * price - fee
-        else:
+        if side not in ("BUY", "SELL"):
             raise LedgerError(
                 f"trade {symbol} on {fill.date}: side must be BUY or SELL, not {side!r}"
             )
+        held = book.setdefault(symbol, _Holding(opened_on=fill.date))
+        direction = 1.0 if side == "BUY" else -1.0
+        position = held.quantity
+        closing = min(qty, abs(position)) if position * direction < 0 else 0.0
+        opening = qty - closing
+        if opening > 1e-9 and direction < 0 and not allow_short and position - qty < -1e-9:
+            raise LedgerError(
+                f"trade {symbol} on {fill.date}: sells {qty:g} but holds {position:g} "
+                "(the paper broker is long-only)"
+            )
+        if closing > 0:
+            pnl = (price - held.average_cost) * closing * np.sign(position) - fee
+            held.realized_pnl += pnl
+            realized_total += pnl
+            held.quantity += direction * closing
+        if opening > 1e-9:
+            if abs(held.quantity) <= 1e-9:
+                held.quantity, held.average_cost, held.opened_on = 0.0, 0.0, fill.date
+            size = abs(held.quantity)
+            held.average_cost = (size * held.average_cost + opening * price) / (size + opening)
+            held.quantity += direction * opening
+        cash += -direction * qty * price - fee
         commissions += fee
     positions = pd.DataFrame(
         [{"symbol": s, **vars(h)} for s, h in book.items()], columns=POSITION_COLUMNS
     )
-    positions = positions[positions["quantity"] > 1e-9].sort_values("symbol", ignore_index=True)
+    positions = positions[positions["quantity"].abs() > 1e-9].sort_values(
+        "symbol", ignore_index=True
+    )
     return Ledger(
         cash=cash, realized_pnl=realized_total, commissions=commissions, positions=positions
     )
@@ -99,7 +112,7 @@ def mark_to_market(
     missing = marked.loc[marked["close"].isna(), "symbol"].tolist()
     if missing:
         raise ValueError(f"no price for held symbol(s) {', '.join(missing)}: cannot mark to market")
-    marked["sector"] = marked["symbol"].map(sectors).fillna("Unknown")
+    marked["sector"] = marked["symbol"].map(sectors).fillna(UNKNOWN_SECTOR)
     marked["market_value"] = marked["quantity"] * marked["close"]
     marked["cost_basis"] = marked["quantity"] * marked["average_cost"]
     marked["unrealized_pnl"] = marked["market_value"] - marked["cost_basis"]

@@ -42,6 +42,7 @@ import pandas as pd
 from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
+from robo_dagster.domain.portfolio import UNKNOWN_SECTOR
 from robo_dagster.domain.sentiment import NEGATIVE_THRESHOLD
 
 HIGH_IMPACT = 0.7
@@ -234,9 +235,11 @@ def limit_checks(
     )
 
     weights = positions.assign(weight=positions["weight"].astype(float).abs())
+    # A position whose source gives no sector is in no sector: it is not judged
+    # against the sector limit (portfolio_risk reports its weight apart).
+    known = positions[positions["sector"].notna() & (positions["sector"] != UNKNOWN_SECTOR)]
     sectors = (
-        positions.assign(sector=positions["sector"].fillna("Unknown"))
-        .groupby("sector", as_index=False)["weight"]
+        known.groupby("sector", as_index=False)["weight"]
         .sum()
         .assign(weight=lambda f: f["weight"].abs())
     )
@@ -722,7 +725,12 @@ def assess_risk(
     beta_used = betas.fillna(1.0)
     beta_exposure = float((beta_used * market_value).sum())
     defaulted = betas.index[betas.isna()].tolist()
-    beta_note = f"; beta 1 assumed for {', '.join(defaulted)} (short history)" if defaulted else ""
+    if not (bars["symbol"] == benchmark).any():
+        beta_note = f"; {benchmark} has no prices in the data: beta 1 assumed for every position"
+    elif defaulted:
+        beta_note = f"; beta 1 assumed for {', '.join(defaulted)} (short history)"
+    else:
+        beta_note = ""
     shocks = np.array([shock for _, shock in MARKET_SHOCKS])
     market_rows = pd.DataFrame(
         {
@@ -794,7 +802,8 @@ def assess_risk(
     severity = _max_severity(reasons["severity"])
 
     weights = positions["weight"].astype(float).abs()
-    sector_weights = positions.groupby(positions["sector"].fillna("Unknown"))["weight"].sum().abs()
+    classified = positions[positions["sector"].notna() & (positions["sector"] != UNKNOWN_SECTOR)]
+    sector_weights = classified.groupby("sector")["weight"].sum().abs()
     worst_idx = scenarios["loss_pct"].idxmax() if scenarios["loss_pct"].notna().any() else None
     summary: dict[str, Any] = {
         "severity": severity,

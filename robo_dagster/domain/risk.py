@@ -55,6 +55,20 @@ def beta_to(returns: pd.Series, market_returns: pd.Series) -> float:
     return float(np.cov(y, x, bias=True)[0, 1] / var) if var > 0 else float("nan")
 
 
+def _beta_and_note(
+    book_returns: pd.Series, closes: pd.DataFrame, benchmark: str
+) -> tuple[float, str]:
+    """The book's beta to ``benchmark`` and, when it cannot be computed, why (the beta is
+    then NaN, reported as n/a: never 0)."""
+    if benchmark not in closes.columns or not closes[benchmark].notna().any():
+        return float("nan"), f"n/a: {benchmark} has no prices in the data, so there is no market"
+    market_returns = closes[benchmark].pct_change().reindex(book_returns.index)
+    beta = beta_to(book_returns, market_returns)
+    if not np.isfinite(beta):
+        return beta, f"n/a: fewer than 20 sessions shared with {benchmark}"
+    return beta, ""
+
+
 def portfolio_risk(
     marked: pd.DataFrame,
     closes: pd.DataFrame,
@@ -66,7 +80,8 @@ def portfolio_risk(
     """Exposure, concentration, beta, VaR and drawdown of the current book.
 
     ``marked`` is the marked-to-market positions (symbol, quantity, market_value);
-    ``closes`` is a date x symbol frame of closes that includes ``benchmark``.
+    ``closes`` is a date x symbol frame of closes, normally with ``benchmark``: without
+    it the beta is NaN and ``beta_note`` says why.
     """
     mv = marked.set_index("symbol")["market_value"]
     quantities = marked.set_index("symbol")["quantity"].astype(float)
@@ -77,7 +92,7 @@ def portfolio_risk(
     pnl = holdings_pnl_history(quantities, closes)
     book_value = closes.reindex(columns=quantities.index).ffill() @ quantities
     book_returns = pnl / book_value.shift(1).loc[pnl.index]
-    market_returns = closes[benchmark].pct_change().loc[pnl.index]
+    beta, beta_note = _beta_and_note(book_returns, closes, benchmark)
     var_amount = historical_var(pnl, confidence)
     equity_path = (equity - mv.sum()) + book_value
     return {
@@ -88,7 +103,8 @@ def portfolio_risk(
         "net_exposure": (long_mv - short_mv) / equity,
         "largest_position": str(largest),
         "largest_position_weight": float(weights.abs().max()) if len(weights) else 0.0,
-        "beta": beta_to(book_returns, market_returns),
+        "beta": beta,
+        "beta_note": beta_note,
         "var_95_1d": var_amount,
         "var_95_1d_pct": var_amount / equity,
         "volatility_annual": float(book_returns.std(ddof=1) * np.sqrt(TRADING_DAYS_PER_YEAR)),

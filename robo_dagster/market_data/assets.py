@@ -15,9 +15,18 @@ from robo_dagster.domain.market_sim import RISK_FREE_RATE
 from robo_dagster.domain.options import black_scholes_delta, implied_volatility, summarize_chains
 from robo_dagster.domain.quality import split_valid_bars
 from robo_dagster.domain.sentiment import score_texts
+from robo_dagster.market_data.datasets import fetch_dataset, is_provided, not_provided_metadata
 from robo_dagster.metadata import markdown_preview, require_rows
 from robo_dagster.partitions import TRADING_DAYS
 from robo_dagster.providers import BrokerProvider, MarketDataProvider, UnknownSymbolError
+from robo_dagster.providers.datasets import not_provided_frame
+from robo_dagster.providers.market_data import (
+    EARNINGS_SCHEMA,
+    FUNDAMENTALS_SCHEMA,
+    NEWS_SCHEMA,
+    OPTION_CHAIN_SCHEMA,
+    OPTIONS_SUMMARY_SCHEMA,
+)
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "market_data"
@@ -27,25 +36,34 @@ QUARANTINE_TABLE = "market_data.price_bars_quarantine"
 
 @market_data_asset(deps=[["portfolio", "account_balances"]])
 def universe(market: MarketDataProvider, broker: BrokerProvider) -> Output[pd.DataFrame]:
-    """The tradable universe: the seed's five symbols, the SPY benchmark, the watchlist,
-    what the broker holds (``is_held``) and, for benchmarks, generated symbols
-    (``ROBO_UNIVERSE_SIZE``). It follows each broker sync, so the data fetched next
-    always covers the book; a held symbol the provider does not know fails here."""
-    frame = require_rows(market.universe(), "universe")
-    held = broker.ledger().positions["symbol"]
+    """The tradable universe, as the source serves it: on the simulator, the seed's five
+    symbols, the SPY benchmark, the watchlist and, for benchmarks, generated symbols
+    (``ROBO_UNIVERSE_SIZE``); on files, the symbols in the folder; on Alpaca, the seed's
+    symbols, SPY, the watchlist and the broker's holdings, checked against its asset
+    list. ``is_held`` flags the book. It follows each broker sync, so the data fetched
+    next always covers the book; a held symbol the source cannot serve fails here."""
+    held = sorted(set(broker.ledger().positions["symbol"]))
+    frame = require_rows(market.universe(held), "universe")
     unknown = sorted(set(held) - set(frame["symbol"]))
     if unknown:
         raise UnknownSymbolError(
-            f"the broker holds {', '.join(unknown)}, which the market-data provider does not "
-            "list: add them to ROBO_WATCHLIST"
+            f"the broker holds {', '.join(unknown)}, which the market-data source does not "
+            f"list ({market.describe()}): {market.how_to_add_symbols()}"
         )
     frame["is_held"] = frame["symbol"].isin(set(held))
+    no_sector = frame.loc[frame["sector"].isna(), "symbol"].tolist()
     return Output(
         frame,
         metadata={
+            "source": MetadataValue.text(market.describe()),
             "symbols": len(frame),
             "watchlist": MetadataValue.text(", ".join(frame.loc[frame["on_watchlist"], "symbol"])),
             "held": MetadataValue.text(", ".join(frame.loc[frame["is_held"], "symbol"])),
+            "benchmark": MetadataValue.text(
+                ", ".join(frame.loc[frame["is_benchmark"], "symbol"])
+                or "none: beta and the market factor are n/a"
+            ),
+            "without_sector": MetadataValue.text(", ".join(no_sector) or "none"),
             "preview": markdown_preview(frame, 15),
         },
     )
@@ -73,8 +91,8 @@ def price_bars(
         f"({sessions[0]} to {sessions[-1]})"
     )
     bars = require_rows(market.daily_bars(symbols, sessions), "price_bars")
-    valid, rejected = split_valid_bars(bars)
-    quarantine_bars(warehouse, rejected, context.run_id)
+    valid, rejected = split_valid_bars(bars, calendar.session_index(sessions[0], sessions[-1]))
+    quarantine_bars(warehouse, rejected, context.run_id, symbols, sessions[0], sessions[-1])
     if not rejected.empty:
         context.log.warning(
             f"quarantined {len(rejected)} bar(s): {rejected['reason'].value_counts().to_dict()}"
@@ -94,17 +112,25 @@ def price_bars(
     )
 
 
-def quarantine_bars(warehouse: DuckDBWarehouse, rejected: pd.DataFrame, run_id: str) -> None:
-    """Append rejected bars with their reason, so nothing a provider sent is lost. The
-    table exists from the first run on, empty while every bar is valid."""
+def quarantine_bars(
+    warehouse: DuckDBWarehouse,
+    rejected: pd.DataFrame,
+    run_id: str,
+    symbols: list[str],
+    first: dt.date,
+    last: dt.date,
+) -> None:
+    """Record the rejected bars of a fetch with their reason, so nothing a provider
+    sent is lost. The fetch's verdict replaces the earlier one for the same symbols and
+    sessions (and for rows without a readable date), in one transaction, so the table
+    holds exactly the bad rows of the latest data and a re-run adds nothing twice. It
+    exists from the first run on, empty while every bar is valid."""
     with warehouse.get_connection() as conn:
         conn.execute("create schema if not exists market_data")
         conn.execute(
             f"create table if not exists {QUARANTINE_TABLE} (symbol varchar, date timestamp, "
             "reason varchar, payload varchar, run_id varchar, quarantined_at timestamp)"
         )
-        if rejected.empty:
-            return
         payloads = rejected.drop(columns=["reason"]).astype(str).to_dict(orient="records")
         quarantined = pd.DataFrame(
             {
@@ -117,7 +143,14 @@ def quarantine_bars(warehouse: DuckDBWarehouse, rejected: pd.DataFrame, run_id: 
             }
         )
         conn.register("quarantined", quarantined)
+        conn.begin()
+        conn.execute(
+            f"delete from {QUARANTINE_TABLE} where symbol in (select unnest(?)) "
+            "and (date is null or date between ? and ?)",
+            [symbols, pd.Timestamp(first), pd.Timestamp(last)],
+        )
         conn.execute(f"insert into {QUARANTINE_TABLE} by name select * from quarantined")
+        conn.commit()
 
 
 @market_data_asset(
@@ -153,16 +186,24 @@ class NewsConfig(Config):
     ins={"universe": upstream(GROUP, "universe")},
 )
 def news(
-    config: NewsConfig, market: MarketDataProvider, universe: pd.DataFrame
+    context: AssetExecutionContext,
+    config: NewsConfig,
+    market: MarketDataProvider,
+    universe: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
     """Headlines of the last sessions with the vendor's impact score and a VADER
-    sentiment score (compound in [-1, 1]) and label."""
+    sentiment score (compound in [-1, 1]) and label. Not provided when the source has
+    no news feed (a folder without ``news.jsonl``) or its feed is down."""
     end = market.session()
     start = calendar.session_index(end - dt.timedelta(days=5 * config.lookback_sessions + 10), end)[
         -config.lookback_sessions
     ].date()
     symbols = universe.loc[~universe["is_benchmark"], "symbol"].tolist()
-    headlines = require_rows(market.news(symbols, start, end), "news")
+    headlines = fetch_dataset(
+        context, "news", NEWS_SCHEMA, lambda: market.news(symbols, start, end)
+    )
+    if (absent := not_provided_metadata(headlines)) is not None:
+        return Output(headlines, metadata=absent)
     scored = pd.concat(
         [
             headlines.reset_index(drop=True),
@@ -191,17 +232,24 @@ def news(
 @market_data_asset(
     ins={"universe": upstream(GROUP, "universe")},
 )
-def earnings(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
+def earnings(
+    context: AssetExecutionContext, market: MarketDataProvider, universe: pd.DataFrame
+) -> Output[pd.DataFrame]:
     """The earnings calendar from 120 days back to 120 days ahead: estimates, and for
-    reports already out, the actual EPS and the surprise."""
+    reports already out, the actual EPS and the surprise. Alpaca has no earnings: they
+    come from ``earnings.csv`` in ``ROBO_DATA_DIR``, or are not provided."""
     session = market.session()
     symbols = universe.loc[~universe["is_benchmark"], "symbol"].tolist()
-    frame = require_rows(
-        market.earnings(
+    frame = fetch_dataset(
+        context,
+        "earnings",
+        EARNINGS_SCHEMA,
+        lambda: market.earnings(
             symbols, session - dt.timedelta(days=120), session + dt.timedelta(days=120)
         ),
-        "earnings",
     )
+    if (absent := not_provided_metadata(frame)) is not None:
+        return Output(frame, metadata=absent)
     upcoming = frame[frame["status"] == "scheduled"]
     return Output(
         frame,
@@ -219,10 +267,18 @@ def earnings(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.Da
 @market_data_asset(
     ins={"universe": upstream(GROUP, "universe")},
 )
-def fundamentals(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
+def fundamentals(
+    context: AssetExecutionContext, market: MarketDataProvider, universe: pd.DataFrame
+) -> Output[pd.DataFrame]:
     """Sector, market cap, trailing and forward EPS, P/E, P/B, dividend yield and beta
-    per symbol, as of the latest session."""
-    frame = require_rows(market.fundamentals(universe["symbol"].tolist()), "fundamentals")
+    per symbol, as of the latest session. Alpaca has none: they come from
+    ``fundamentals.csv`` in ``ROBO_DATA_DIR``, or are not provided."""
+    symbols = universe["symbol"].tolist()
+    frame = fetch_dataset(
+        context, "fundamentals", FUNDAMENTALS_SCHEMA, lambda: market.fundamentals(symbols)
+    )
+    if (absent := not_provided_metadata(frame)) is not None:
+        return Output(frame, metadata=absent)
     return Output(
         frame,
         metadata={
@@ -237,17 +293,26 @@ def fundamentals(market: MarketDataProvider, universe: pd.DataFrame) -> Output[p
 @market_data_asset(
     ins={"universe": upstream(GROUP, "universe")},
 )
-def option_chains(market: MarketDataProvider, universe: pd.DataFrame) -> Output[pd.DataFrame]:
+def option_chains(
+    context: AssetExecutionContext, market: MarketDataProvider, universe: pd.DataFrame
+) -> Output[pd.DataFrame]:
     """Option quotes on the next monthly expiries with the implied volatility solved from
     each mid price (Black–Scholes–Merton) and its delta. A quote outside no-arbitrage
-    bounds keeps a NaN implied volatility rather than a made-up one."""
-    chains = require_rows(market.option_chains(universe["symbol"].tolist()), "option_chains")
+    bounds keeps a NaN implied volatility rather than a made-up one. A dividend yield
+    the source does not give counts as 0. Not provided by the files source, or while
+    the options feed is down."""
+    symbols = universe["symbol"].tolist()
+    chains = fetch_dataset(
+        context, "option_chains", OPTION_CHAIN_SCHEMA, lambda: market.option_chains(symbols)
+    )
+    if (absent := not_provided_metadata(chains)) is not None:
+        return Output(chains, metadata=absent)
     mid = (chains["bid"] + chains["ask"]) / 2.0
     t_years = chains["days_to_expiry"].to_numpy() / 365.0
     is_call = (chains["option_type"] == "call").to_numpy()
     spot = chains["underlying_price"].to_numpy()
     strike = chains["strike"].to_numpy()
-    q = chains["dividend_yield"].to_numpy()
+    q = chains["dividend_yield"].fillna(0.0).to_numpy()
     iv = implied_volatility(mid.to_numpy(), spot, strike, t_years, RISK_FREE_RATE, is_call, q)
     frame = chains.assign(
         mid=mid,
@@ -270,6 +335,10 @@ def option_chains(market: MarketDataProvider, universe: pd.DataFrame) -> Output[
 )
 def options_summary(option_chains: pd.DataFrame) -> Output[pd.DataFrame]:
     """Per symbol: at-the-money implied volatility (30-day expiry), put/call volume and
-    open-interest ratios, and the 25-delta skew (put IV minus call IV)."""
+    open-interest ratios, and the 25-delta skew (put IV minus call IV). Not provided
+    when the option chains were not."""
+    if not is_provided(option_chains):
+        frame = not_provided_frame(OPTIONS_SUMMARY_SCHEMA, "the option chains were not provided")
+        return Output(frame, metadata=not_provided_metadata(frame))
     frame = require_rows(summarize_chains(option_chains), "options_summary")
     return Output(frame, metadata={"symbols": len(frame), "preview": markdown_preview(frame, 10)})

@@ -6,7 +6,7 @@ from dagster import MetadataValue, Output
 from robo_dagster.asset_defaults import group_asset, upstream
 from robo_dagster.automation.queues import PORTFOLIO_SYNC
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
-from robo_dagster.domain.portfolio import mark_to_market, summarize_pnl
+from robo_dagster.domain.portfolio import UNKNOWN_SECTOR, mark_to_market, summarize_pnl
 from robo_dagster.domain.risk import portfolio_risk as compute_portfolio_risk
 from robo_dagster.domain.risk import sector_exposure as compute_sector_exposure
 from robo_dagster.metadata import markdown_preview, markdown_record
@@ -60,7 +60,7 @@ def latest_quotes(
 @portfolio_asset(
     ins={
         "account_balances": upstream(GROUP, "account_balances"),
-        "fundamentals": upstream("market_data", "fundamentals"),
+        "universe": upstream("market_data", "universe"),
     },
     deps=[PRICE_BARS],
 )
@@ -69,17 +69,18 @@ def positions(
     market: MarketDataProvider,
     warehouse: DuckDBWarehouse,
     account_balances: pd.DataFrame,
-    fundamentals: pd.DataFrame,
+    universe: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
     """Open positions marked to market on the latest stored close: market value, cost
-    basis, unrealized, daily and overnight P&L, and weight in our own equity."""
+    basis, unrealized, daily and overnight P&L, and weight in our own equity. The sector
+    comes from the universe; where the source gives none it is "Unknown"."""
     ledger = broker.ledger()
     if ledger.positions.empty:
         raise ValueError("the broker reports no open positions; nothing to mark")
     quotes = latest_quotes(
         warehouse, ledger.positions["symbol"].tolist(), pd.Timestamp(market.session())
     )
-    sectors = fundamentals.set_index("symbol")["sector"]
+    sectors = universe.set_index("symbol")["sector"]
     marked = mark_to_market(
         ledger.positions, quotes, sectors, cash=float(account_balances["cash"].iloc[0])
     )
@@ -145,7 +146,9 @@ def portfolio_risk(
 ) -> Output[pd.DataFrame]:
     """Gross and net exposure, largest-position concentration, beta to the market (SPY),
     1-day historical VaR 95 % and max drawdown of today's book over the last 252
-    sessions, and the largest sector's weight (one row)."""
+    sessions, and the largest sector's weight (one row). Without SPY in the data the
+    beta is n/a and ``beta_note`` says why; a position whose sector the source does not
+    give counts in ``unknown_sector_weight``, not in a sector."""
     symbols = [*positions["symbol"].tolist(), BENCHMARK_SYMBOL]
     history = warehouse.recent_rows(
         "market_data.price_bars", RISK_WINDOW_SESSIONS + 1, positions["price_date"].max(), symbols
@@ -154,14 +157,23 @@ def portfolio_risk(
     equity = our_equity(account_balances, positions)
     risk = compute_portfolio_risk(positions, closes, equity, BENCHMARK_SYMBOL)
     sectors = compute_sector_exposure(positions, equity)
-    risk["largest_sector"] = str(sectors["sector"].iloc[0])
-    risk["largest_sector_weight"] = float(sectors["weight"].iloc[0])
+    known = sectors[sectors["sector"] != UNKNOWN_SECTOR]
+    # A sector the source does not give is no sector: its weight is reported apart and
+    # the sector limit is judged on the known ones.
+    risk["largest_sector"] = str(known["sector"].iloc[0]) if len(known) else ""
+    risk["largest_sector_weight"] = float(known["weight"].iloc[0]) if len(known) else 0.0
+    risk["unknown_sector_weight"] = float(
+        sectors.loc[sectors["sector"] == UNKNOWN_SECTOR, "weight"].sum()
+    )
     frame = pd.DataFrame([{"as_of": account_balances["as_of"].iloc[0], **risk}])
+    beta = float(risk["beta"])
     return Output(
         frame,
         metadata={
             "var_95_1d_pct": MetadataValue.float(float(risk["var_95_1d_pct"])),
-            "beta": MetadataValue.float(float(risk["beta"])),
+            "beta": MetadataValue.float(beta)
+            if beta == beta
+            else MetadataValue.text(str(risk["beta_note"])),
             "largest_position_weight": MetadataValue.float(float(risk["largest_position_weight"])),
             "history_days": int(risk["history_days"]),
             "preview": markdown_record(risk),

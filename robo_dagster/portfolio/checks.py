@@ -52,7 +52,7 @@ def positions_reconcile(
 def concentration_within_limit(
     broker: BrokerProvider, portfolio_risk: pd.DataFrame
 ) -> AssetCheckResult:
-    limits = broker.portfolio().limits
+    limits = broker.limits()
     risk = portfolio_risk.iloc[0]
     breaches = []
     if risk["largest_position_weight"] > limits.max_position_weight:
@@ -65,15 +65,23 @@ def concentration_within_limit(
             f"{risk['largest_sector']} is {risk['largest_sector_weight']:.1%} of equity "
             f"(limit {limits.max_sector_weight:.0%})"
         )
+    unknown = float(risk.get("unknown_sector_weight", 0.0) or 0.0)
+    note = (
+        f"; {unknown:.1%} of equity has no sector from the source and is not judged "
+        "against the sector limit"
+        if unknown > 0
+        else ""
+    )
     return AssetCheckResult(
         passed=not breaches,
         severity=AssetCheckSeverity.WARN,
-        description="within limits" if not breaches else "; ".join(breaches),
+        description=("within limits" if not breaches else "; ".join(breaches)) + note,
         metadata={
             "largest_position_weight": MetadataValue.float(float(risk["largest_position_weight"])),
             "max_position_weight": MetadataValue.float(limits.max_position_weight),
             "largest_sector_weight": MetadataValue.float(float(risk["largest_sector_weight"])),
             "max_sector_weight": MetadataValue.float(limits.max_sector_weight),
+            "unknown_sector_weight": MetadataValue.float(unknown),
         },
     )
 
@@ -84,7 +92,7 @@ def concentration_within_limit(
     description="1-day historical VaR 95 % stays within the desk's limit (share of equity).",
 )
 def var_within_limit(broker: BrokerProvider, portfolio_risk: pd.DataFrame) -> AssetCheckResult:
-    limit = broker.portfolio().limits.var_95_limit_pct
+    limit = broker.limits().var_95_limit_pct
     var_pct = float(portfolio_risk["var_95_1d_pct"].iloc[0])
     passed = bool(var_pct <= limit)
     return AssetCheckResult(

@@ -7,16 +7,20 @@ from typing import Literal
 
 import pandas as pd
 from dagster import ConfigurableResource
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import validate_symbols
 from robo_dagster.domain.portfolio import Ledger, replay_trades
-from robo_dagster.providers.market_data import MarketDataProvider, ProviderError
+from robo_dagster.providers.errors import ProviderError
+from robo_dagster.providers.market_data import MarketDataProvider
 
 
 class RiskLimits(BaseModel):
-    """The desk's limits: checks and (later) position sizing read them."""
+    """The desk's limits: checks and (later) position sizing read them. An unknown field
+    is refused, so a misspelt limit never silently keeps its default."""
+
+    model_config = ConfigDict(extra="forbid")
 
     max_position_weight: float = Field(
         0.25, gt=0, le=1, description="Largest single position, share of equity."
@@ -69,8 +73,8 @@ class PortfolioFile(BaseModel):
 class BrokerProvider(ConfigurableResource):
     """The interface every broker connection implements."""
 
-    def portfolio(self) -> PortfolioFile:
-        """Account settings, limits and trades."""
+    def limits(self) -> RiskLimits:
+        """The desk's risk limits that checks and sizing read."""
         raise NotImplementedError
 
     def ledger(self) -> Ledger:
@@ -78,8 +82,16 @@ class BrokerProvider(ConfigurableResource):
         raise NotImplementedError
 
     def account(self) -> dict[str, object]:
-        """Balances as the broker reports them: cash, equity, buying power."""
+        """Balances as the broker reports them: account_id, account_type, currency,
+        as_of, cash, long_market_value, equity, buying_power, realized_pnl,
+        commissions, open_positions."""
         raise NotImplementedError
+
+    def calendar_disagreements(self, start: dt.date, end: dt.date) -> list[str]:
+        """Where the broker's own market calendar and clock disagree with the exchange
+        calendar (exchange_calendars) from ``start`` to ``end``: one line each. A broker
+        without a calendar of its own has none."""
+        return []
 
 
 class PaperBroker(BrokerProvider):
@@ -92,6 +104,9 @@ class PaperBroker(BrokerProvider):
 
     portfolio_file: str = Field(description="Path of the portfolio JSON file.")
     market: MarketDataProvider
+
+    def limits(self) -> RiskLimits:
+        return self.portfolio().limits
 
     def portfolio(self) -> PortfolioFile:
         path = Path(self.portfolio_file).expanduser()

@@ -18,6 +18,7 @@ from robo_dagster.domain.analysis_models import (
     RecommendationRequest,
 )
 from robo_dagster.domain.analyst import (
+    NOT_PROVIDED_COLUMN,
     RISK_PROFILES,
     SIGNAL_WEIGHTS,
     build_features,
@@ -266,7 +267,7 @@ def test_build_features_computes_values_on_a_tiny_input() -> None:
         session,
     )
 
-    assert list(features.columns) == FEATURE_COLUMNS
+    assert list(features.columns) == [*FEATURE_COLUMNS, NOT_PROVIDED_COLUMN]
     assert features["symbol"].tolist() == ["AAA", "BBB", "CCC", "DDD", "SPY"]
     row = features.set_index("symbol")
     a = row.loc["AAA"]
@@ -301,7 +302,7 @@ def test_build_features_survives_empty_tables() -> None:
     features = build_features(
         empty, empty, empty, empty, empty, _universe(list(sectors), sectors), empty, SESSION
     )
-    assert list(features.columns) == FEATURE_COLUMNS
+    assert list(features.columns) == [*FEATURE_COLUMNS, NOT_PROVIDED_COLUMN]
     assert len(features) == 2
     assert features["close"].isna().all() and (features["news_count"] == 0).all()
     assert _run(features).empty  # nothing held, no data: nothing to say
@@ -602,3 +603,52 @@ def test_strategy_analysis_reads_a_momentum_market() -> None:
     assert "SPY" not in ",".join(table["top_long"].tolist() + table["top_short"].tolist())
     for sentence in table["summary"]:
         assert sentence.endswith(".") and sentence.count(". ") == 0
+
+
+# ---------------------------------------------------------------------------- not provided
+def test_a_dataset_not_provided_renormalises_the_weights_over_the_signals_present() -> None:
+    features = _random_features(3, 12, 0.0)
+    full = score_signals(features)
+    absent = ["earnings", "valuation"]
+    reduced = score_signals(features.assign(**{NOT_PROVIDED_COLUMN: ",".join(absent)}))
+    assert reduced[absent].isna().all().all()
+    kept = [name for name in SIGNAL_WEIGHTS if name not in absent]
+    weights = pd.Series({name: SIGNAL_WEIGHTS[name] for name in kept})
+    expected = (full[kept] * (weights / weights.sum())).sum(axis=1).clip(-1, 1)
+    np.testing.assert_allclose(reduced["score"], expected, rtol=1e-12)
+    # Coverage stays a share of all eight signals: the desk knows less.
+    np.testing.assert_allclose(reduced["coverage"], 1.0 - 0.20)
+    # Without the marker the same NaNs would count as 0 at their full weight.
+    nan_earnings = features.assign(earnings_surprise_pct=np.nan, pe_vs_sector=np.nan)
+    assert not np.allclose(score_signals(nan_earnings)["score"], reduced["score"])
+
+
+def test_the_rationale_names_the_signals_not_provided(market: pd.DataFrame) -> None:
+    recs = _run(market.assign(**{NOT_PROVIDED_COLUMN: "news,options"}))
+    assert len(recs)
+    for text in recs["rationale"]:
+        assert "not provided by the source: news, options" in text
+        assert "renormalised" in text
+    assert all("news " not in tags and "options " not in tags for tags in recs["signals"])
+
+
+def _prices_only(not_provided: list[str]) -> pd.DataFrame:
+    empty = pd.DataFrame()
+    universe = _universe(["UP", "SPY"], {"UP": "Tech", "SPY": "Index"})
+    return build_features(
+        _indicators({"UP": "up", "SPY": "up"}),
+        *(empty, empty, empty, empty),
+        universe,
+        empty,
+        SESSION,
+        not_provided=not_provided,
+    )
+
+
+def test_build_features_lists_what_was_not_provided() -> None:
+    with pytest.raises(ValueError, match="unknown signal"):
+        _prices_only(["gossip"])
+    assert set(_prices_only([])[NOT_PROVIDED_COLUMN]) == {""}
+    features = _prices_only(["earnings", "news"])
+    # In SIGNAL_WEIGHTS order, whatever order they came in.
+    assert set(features[NOT_PROVIDED_COLUMN]) == {"news,earnings"}

@@ -120,6 +120,28 @@ def test_beta_of_a_leveraged_index_book(leverage: float, shares: int) -> None:
     assert risk["var_95_1d"] >= 0
 
 
+def test_without_the_benchmark_beta_is_not_available_and_says_why() -> None:
+    rng = np.random.default_rng(4)
+    closes = pd.DataFrame({"AAA": 50 * np.exp(np.cumsum(rng.normal(0, 0.02, 120)))})
+    marked = pd.DataFrame(
+        {
+            "symbol": ["AAA"],
+            "quantity": [10.0],
+            "market_value": [10.0 * closes["AAA"].iloc[-1]],
+            "sector": ["Tech"],
+        }
+    )
+    equity = float(marked["market_value"].iloc[0]) * 2
+    risk = portfolio_risk(marked, closes, equity, "SPY")
+    assert np.isnan(risk["beta"])  # n/a, not 0
+    assert risk["beta_note"] == "n/a: SPY has no prices in the data, so there is no market"
+    assert risk["var_95_1d"] > 0  # the rest of the risk is still computed
+    short = portfolio_risk(marked, closes.assign(SPY=np.nan).tail(10), equity, "SPY")
+    assert np.isnan(short["beta"]) and "n/a" in str(short["beta_note"])
+    full = portfolio_risk(marked, closes.assign(SPY=closes["AAA"]), equity, "SPY")
+    assert full["beta"] == pytest.approx(1.0) and full["beta_note"] == ""
+
+
 def test_sector_exposure_sums_to_gross() -> None:
     marked = pd.DataFrame(
         {"symbol": list("ABC"), "sector": ["X", "X", "Y"], "market_value": [10.0, 20.0, 30.0]}

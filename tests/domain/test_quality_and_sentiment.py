@@ -31,6 +31,38 @@ def test_split_valid_bars_names_each_problem() -> None:
     }
 
 
+def test_split_valid_bars_rejects_non_sessions_unreadable_dates_and_conflicting_copies() -> None:
+    bar = {"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 100}
+    bars = pd.DataFrame(
+        [
+            {"date": "2026-11-25", "symbol": "AAA", **bar},
+            {"date": "2026-11-26", "symbol": "AAA", **bar},  # Thanksgiving
+            {"date": "2026-11-28", "symbol": "AAA", **bar},  # a Saturday
+            {"date": None, "symbol": "AAA", **bar},
+            {"date": "2026-11-24", "symbol": "BBB", **bar},
+            {"date": "2026-11-24", "symbol": "BBB", **{**bar, "close": 10.7}},
+            {"date": "2026-11-24", "symbol": "CCC", **bar},
+            {"date": "2026-11-24", "symbol": "CCC", **bar},
+        ]
+    )
+    sessions = pd.DatetimeIndex(["2026-11-24", "2026-11-25", "2026-11-27"])
+    valid, rejected = split_valid_bars(bars, sessions)
+    assert valid[["symbol", "date"]].values.tolist() == [
+        ["AAA", "2026-11-25"],
+        ["CCC", "2026-11-24"],
+    ]
+    assert rejected["reason"].tolist() == [
+        "not a trading session",
+        "not a trading session",
+        "missing or unreadable date",
+        # Two different bars for one session: nothing says which is right, so neither.
+        "conflicting duplicate (symbol, date)",
+        "conflicting duplicate (symbol, date)",
+        # An exact copy keeps its first row.
+        "duplicate (symbol, date)",
+    ]
+
+
 def test_vader_scores_clear_headlines() -> None:
     texts = pd.Series(
         [
