@@ -1,16 +1,24 @@
 """Materialize the whole graph in-process on a fresh temporary DuckDB and time it.
 
     python benchmarks/pipeline.py --symbols 500 --days 504
+    python benchmarks/pipeline.py --symbols 500 --days 504 --source files
 
-The last line printed is one JSON object: symbols, days, wall_s (the materialization,
-excluding interpreter start and imports), import_s, peak_rss_mb (of this process),
-steps (each step's compute seconds) and success.
+``--source files`` first writes the simulated market as a folder of Yahoo-style CSV
+exports (one ``bars/<SYMBOL>.csv`` per symbol, with Adj Close) and runs the graph on the
+files source over it, so the two sources compute on the same numbers. Writing the
+folder is timed apart (``prepare_s``).
+
+The last line printed is one JSON object: source, symbols, days, wall_s (the
+materialization, excluding interpreter start, imports and preparing the folder),
+import_s, prepare_s, peak_rss_mb (of this process), steps (each step's compute seconds)
+and success.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -30,7 +38,43 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--days", type=int, default=504, help="trading sessions to backfill")
     parser.add_argument("--as-of", default=AS_OF, help="the market's date (default %(default)s)")
+    parser.add_argument(
+        "--source", choices=["sim", "files"], default="sim", help="market-data source"
+    )
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="robo-bench-") as tmp:
+        return run(args, Path(tmp))
+
+
+def write_folder(folder: Path, symbols: list[str], first: str, last: str, seed: int) -> None:
+    """The simulated bars of ``symbols`` as Yahoo exports in ``folder/bars``."""
+    from robo_dagster.domain import calendar
+    from robo_dagster.domain.market_sim import MarketSimulator
+
+    bars = MarketSimulator(seed).daily_bars(symbols, calendar.sessions_between(first, last))
+    (folder / "bars").mkdir(parents=True)
+    bars = bars.assign(
+        Date=bars["date"].dt.strftime("%Y-%m-%d"), **{"Adj Close": bars["close"]}
+    ).rename(columns=str.title)
+    for symbol, rows in bars.groupby("Symbol"):
+        rows[["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]].to_csv(
+            folder / "bars" / f"{symbol}.csv", index=False
+        )
+
+
+def run(args: argparse.Namespace, tmp: Path) -> int:
+    prepare_s = 0.0
+    if args.source == "files":
+        from robo_dagster.domain import calendar
+        from robo_dagster.domain.market_sim import DEFAULT_WATCHLIST, build_universe
+
+        t0 = time.perf_counter()
+        symbols = build_universe(DEFAULT_WATCHLIST, args.symbols)["symbol"].tolist()
+        days = calendar.session_index(calendar.history_start(), args.as_of)[-args.days :]
+        write_folder(tmp / "data", symbols, str(days[0].date()), args.as_of, seed=7)
+        prepare_s = time.perf_counter() - t0
+        os.environ["ROBO_MARKET_DATA"] = "files"
+        os.environ["ROBO_DATA_DIR"] = str(tmp / "data")
 
     started = time.perf_counter()
     from dagster import AssetSelection, materialize
@@ -46,20 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     import_s = time.perf_counter() - started
     sessions = calendar.session_index(calendar.history_start(), args.as_of)
     first, last = sessions[-args.days].date().isoformat(), sessions[-1].date().isoformat()
-    with tempfile.TemporaryDirectory(prefix="robo-bench-") as tmp:
-        resources = build_resources(
-            str(Path(tmp) / "bench.duckdb"), as_of=args.as_of, universe_size=args.symbols
-        )
-        symbols = len(resources["market"].universe())
-        t0 = time.perf_counter()
-        result = materialize(
-            [*defs.assets, *defs.asset_checks],  # type: ignore[misc]
-            resources=resources,
-            selection=AssetSelection.all(),
-            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-            raise_on_error=False,
-        )
-        wall_s = time.perf_counter() - t0
+    resources = build_resources(
+        str(tmp / "bench.duckdb"), as_of=args.as_of, universe_size=args.symbols
+    )
+    symbols = len(resources["market"].universe())
+    t0 = time.perf_counter()
+    result = materialize(
+        [*defs.assets, *defs.asset_checks],  # type: ignore[misc]
+        resources=resources,
+        selection=AssetSelection.all(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        raise_on_error=False,
+    )
+    wall_s = time.perf_counter() - t0
     steps = {
         e.step_key: round(e.event_specific_data.duration_ms / 1000.0, 3)
         for e in result.all_events
@@ -72,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         json.dumps(
             {
+                "source": args.source,
                 "symbols": symbols,
                 "days": args.days,
                 "wall_s": round(wall_s, 2),
                 "import_s": round(import_s, 2),
+                "prepare_s": round(prepare_s, 2),
                 "peak_rss_mb": round(peak_rss_mb, 1),
                 "steps_total_s": round(sum(steps.values()), 2),
                 "steps": steps,

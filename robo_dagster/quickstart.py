@@ -31,6 +31,8 @@ from dagster._core.storage.tags import (
 
 from robo_dagster import settings
 from robo_dagster.domain import calendar
+from robo_dagster.providers import MarketDataProvider
+from robo_dagster.resources import build_market
 from robo_dagster.warehouse.connection import locked_connection
 
 
@@ -42,13 +44,25 @@ def pipeline_job(name: str = "sequential_pipeline") -> JobDefinition:
     return defs.resolve_job_def(name)
 
 
-def partition_range(sessions: int) -> tuple[str, str]:
-    """The first and last of the latest ``sessions`` closed sessions."""
-    pinned = settings.as_of()
-    last = calendar.session_on_or_before(pinned) if pinned else calendar.last_closed_session()
-    days = calendar.session_index(calendar.history_start(), last)
-    if sessions < 1 or sessions > len(days):
-        raise SystemExit(f"--sessions must be between 1 and {len(days)}")
+def partition_range(sessions: int, market: MarketDataProvider | None = None) -> tuple[str, str]:
+    """The first and last of the latest ``sessions`` sessions the market-data source
+    serves: up to its "today" (the latest closed session, ``ROBO_AS_OF``, or the newest
+    bar of your files) and from no earlier than its first session. Asking for more than
+    it has backfills what it has and says so."""
+    source = market or build_market()
+    last = source.session()
+    days = calendar.session_index(source.first_session(), last)
+    if sessions < 1:
+        raise SystemExit("--sessions must be at least 1")
+    if not len(days):
+        raise SystemExit(f"{source.describe()} has no session up to {last}")
+    if sessions > len(days):
+        print(
+            f"robo-dagster: {source.describe()} has {len(days)} sessions up to {last}; "
+            f"backfilling those, not {sessions}",
+            flush=True,
+        )
+        sessions = len(days)
     return days[-sessions].date().isoformat(), last.isoformat()
 
 
@@ -115,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     first, last = partition_range(args.sessions)
-    if args.replays:
+    if args.replays and settings.broker_kind() != "paper":
+        print(
+            "robo-dagster: no replays with ROBO_BROKER=alpaca: the account's book is today's, "
+            "and marking it on past sessions would invent a history (--replays 0)",
+            flush=True,
+        )
+    elif args.replays:
         print(
             f"robo-dagster: preparing {args.sessions} sessions and replaying {args.replays} past sessions",
             flush=True,

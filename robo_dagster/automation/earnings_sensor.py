@@ -41,7 +41,7 @@ from dagster import (
 from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
 from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, Route, route_event
-from robo_dagster.providers import MarketDataProvider
+from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
 
 FIRST_LOOKBACK = pd.Timedelta(days=1)  # a first start reads the last day, not a season
 EARNINGS = AssetKey(["market_data", "earnings"])
@@ -142,7 +142,10 @@ def earnings_tick(
 )
 def earnings_sensor(context: SensorEvaluationContext, market: MarketDataProvider) -> SensorResult:
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    requests, cursor, read = earnings_tick(market, context.cursor, now)
+    try:
+        requests, cursor, read = earnings_tick(market, context.cursor, now)
+    except DatasetNotProvided as exc:
+        return SensorResult(skip_reason=str(exc), cursor=context.cursor)
     if not read:
         return SensorResult(skip_reason="no new earnings actual", cursor=cursor)
     context.log.info(f"{read} new earnings actual(s), {len(requests)} run(s)")

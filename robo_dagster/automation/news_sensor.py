@@ -4,7 +4,9 @@ It polls the provider's live feed for headlines published since its cursor (the 
 headline's publication time and id), scores them with VADER and applies the same rules
 as the event inbox (``domain.market_events.route_event``): impact >= 0.7 starts
 ``recommendations_job`` at priority 9; impact > 0.8 with negative sentiment is CRITICAL,
-priority 10. Each headline's run key is ``news-<id>``. The run re-runs the event analysis
+priority 10. Each headline's run key is ``news-<id>``. A headline whose vendor scores
+no impact (Alpaca's news) triggers nothing: the seed's rules are about impact, and
+robo-dagster does not invent one. A source without news skips with its reason. The run re-runs the event analysis
 (``jobs.EVENT_ANALYSIS``) on the stored tables; the fetches follow their own triggers.
 """
 
@@ -17,7 +19,7 @@ from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
 from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.sentiment import score_texts
-from robo_dagster.providers import MarketDataProvider
+from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
 
 FIRST_LOOKBACK = pd.Timedelta(hours=1)  # a first start reads the last hour, not a flood
 
@@ -48,6 +50,8 @@ def news_tick(
     scored = pd.concat([feed, score_texts(feed["headline"])], axis=1)
     requests = []
     for row in scored.itertuples(index=False):
+        if pd.isna(row.impact):
+            continue  # the vendor scores no impact (Alpaca): nothing to route on
         event = MarketEvent(
             type="news",
             symbol=row.symbol,
@@ -86,7 +90,10 @@ def news_tick(
 )
 def news_sensor(context: SensorEvaluationContext, market: MarketDataProvider) -> SensorResult:
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    requests, cursor, read = news_tick(market, context.cursor, now)
+    try:
+        requests, cursor, read = news_tick(market, context.cursor, now)
+    except DatasetNotProvided as exc:
+        return SensorResult(skip_reason=str(exc), cursor=context.cursor)
     if not read:
         return SensorResult(skip_reason="no new headline", cursor=cursor)
     context.log.info(f"{read} new headline(s), {len(requests)} run(s)")

@@ -37,7 +37,7 @@ from robo_dagster.automation.jobs import recommendations_job
 from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_events import MarketEvent, route_event
-from robo_dagster.providers import MarketDataProvider
+from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
 
 MOVE_SENTIMENT = 0.5  # the sentiment of a move: its sign, at half strength
 
@@ -181,7 +181,10 @@ def price_move_result(
     closed = market_closed_reason(now)
     if closed is not None:
         return SensorResult(skip_reason=closed, cursor=cursor)
-    requests, new_cursor, read = price_move_tick(market, cursor, now, threshold_pct)
+    try:
+        requests, new_cursor, read = price_move_tick(market, cursor, now, threshold_pct)
+    except DatasetNotProvided as exc:
+        return SensorResult(skip_reason=str(exc), cursor=cursor)
     if not requests:
         return SensorResult(
             skip_reason=f"{read} quote(s), no new move of {threshold_pct:g}% or more",

@@ -85,6 +85,7 @@ SKEW_SCALE = 0.15
 
 # Feature windows.
 EARNINGS_LOOKBACK_DAYS = 90  # an older surprise is already in the price
+UNSCORED_IMPACT = 0.5  # the impact of a headline whose vendor gives none
 NEWS_LOOKBACK_DAYS = 7  # calendar days, about the news asset's 5 sessions
 # published_at is naive UTC; a session's headlines run until ~21:30 New York time,
 # which is the next UTC day, so the window closes 6 hours into the next UTC day.
@@ -210,7 +211,10 @@ def _news_features(news: pd.DataFrame, session: pd.Timestamp) -> pd.DataFrame:
     recent = news.loc[window.to_numpy(), ["symbol", "impact", "sentiment"]].astype(
         {"impact": float, "sentiment": float}
     )
-    scored = recent["sentiment"].notna() & recent["impact"].notna()
+    # A vendor that scores no impact (Alpaca) leaves it NaN: such a headline counts as
+    # UNSCORED_IMPACT, a middling weight, rather than as no news at all.
+    recent["impact"] = recent["impact"].fillna(UNSCORED_IMPACT)
+    scored = recent["sentiment"].notna()
     weight = recent["impact"].clip(lower=0.0).where(scored, 0.0)
     grouped = recent.assign(
         weighted=weight * recent["sentiment"].fillna(0.0), weight=weight

@@ -63,8 +63,23 @@ def _analyzer() -> SentimentIntensityAnalyzer:
     return analyzer
 
 
+# The columns ``score_texts`` adds, with their dtypes.
+SENTIMENT_SCHEMA = {
+    "sentiment": "float64",
+    "sentiment_positive": "float64",
+    "sentiment_negative": "float64",
+    "sentiment_neutral": "float64",
+    "sentiment_label": "object",
+}
+
+
 def score_texts(texts: pd.Series) -> pd.DataFrame:
     """VADER scores (compound, positive, negative, neutral) and a label per text."""
+    if texts.empty:
+        return pd.DataFrame(
+            {name: pd.Series(dtype=kind) for name, kind in SENTIMENT_SCHEMA.items()},
+            index=texts.index,
+        )
     analyzer = _analyzer()
     distinct = pd.Series(texts.astype(str).unique())
     scores = pd.DataFrame([analyzer.polarity_scores(t) for t in distinct], index=distinct)

@@ -14,7 +14,7 @@ from robo_dagster.domain.indicators import compute_indicators
 from robo_dagster.domain.market_sim import RISK_FREE_RATE
 from robo_dagster.domain.options import black_scholes_delta, implied_volatility, summarize_chains
 from robo_dagster.domain.quality import split_valid_bars
-from robo_dagster.domain.sentiment import score_texts
+from robo_dagster.domain.sentiment import SENTIMENT_SCHEMA, score_texts
 from robo_dagster.market_data.datasets import fetch_dataset, is_provided, not_provided_metadata
 from robo_dagster.metadata import markdown_preview, require_rows
 from robo_dagster.partitions import TRADING_DAYS
@@ -199,9 +199,8 @@ def news(
         -config.lookback_sessions
     ].date()
     symbols = universe.loc[~universe["is_benchmark"], "symbol"].tolist()
-    headlines = fetch_dataset(
-        context, "news", NEWS_SCHEMA, lambda: market.news(symbols, start, end)
-    )
+    schema = {**NEWS_SCHEMA, **SENTIMENT_SCHEMA}
+    headlines = fetch_dataset(context, "news", schema, lambda: market.news(symbols, start, end))
     if (absent := not_provided_metadata(headlines)) is not None:
         return Output(headlines, metadata=absent)
     scored = pd.concat(

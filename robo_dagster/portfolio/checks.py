@@ -1,13 +1,17 @@
 """Checks of the ``portfolio`` group: reconciliation and the desk's risk limits."""
 
+import datetime as dt
+
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
 
 from robo_dagster.automation.conditions import with_its_asset
-from robo_dagster.portfolio.assets import portfolio_risk, positions
-from robo_dagster.providers import BrokerProvider
+from robo_dagster.domain import calendar
+from robo_dagster.portfolio.assets import account_balances, portfolio_risk, positions
+from robo_dagster.providers import BrokerProvider, ProviderError
 
 RECONCILE_TOLERANCE = 0.0005  # 5 bp of equity: a rounding difference, not a stale mark
+CALENDAR_WINDOW = dt.timedelta(days=30)
 
 
 @asset_check(
@@ -106,5 +110,43 @@ def var_within_limit(broker: BrokerProvider, portfolio_risk: pd.DataFrame) -> As
         metadata={
             "var_95_1d_pct": MetadataValue.float(var_pct),
             "limit": MetadataValue.float(limit),
+        },
+    )
+
+
+@asset_check(
+    automation_condition=with_its_asset(),
+    asset=account_balances,
+    description=(
+        "The broker's own market calendar and clock agree with the exchange calendar "
+        "(exchange_calendars) over the 30 days either side of today: the same sessions, "
+        "opens and closes, and the same open or closed now. A broker without a calendar "
+        "of its own (the paper broker) passes."
+    ),
+)
+def broker_calendar_agrees(broker: BrokerProvider) -> AssetCheckResult:
+    today = dt.date.today()
+    start = today - CALENDAR_WINDOW
+    end = min(today + CALENDAR_WINDOW, calendar.exchange_calendar().last_session.date())
+    try:
+        problems = broker.calendar_disagreements(start, end)
+    except ProviderError as exc:
+        return AssetCheckResult(
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            description=f"could not read the broker's calendar: {exc}",
+        )
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"the broker's calendar agrees from {start} to {end}"
+            if not problems
+            else f"{len(problems)} disagreement(s): " + "; ".join(problems[:5])
+        ),
+        metadata={
+            "window": MetadataValue.text(f"{start} to {end}"),
+            "disagreements": len(problems),
+            "details": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_"),
         },
     )

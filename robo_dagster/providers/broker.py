@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import validate_symbols
 from robo_dagster.domain.portfolio import Ledger, replay_trades
+from robo_dagster.domain.quality import split_valid_bars
 from robo_dagster.providers.errors import ProviderError
 from robo_dagster.providers.market_data import MarketDataProvider
 
@@ -140,11 +141,31 @@ class PaperBroker(BrokerProvider):
         unpriced = frame["price"].isna()
         if unpriced.any():
             need = frame.loc[unpriced]
-            bars = self.market.daily_bars(sorted(set(need["symbol"])), sorted(set(need["date"])))
-            closes = bars.assign(date=bars["date"].dt.date).set_index(["symbol", "date"])["close"]
+            closes = self._valid_closes(sorted(set(need["symbol"])), sorted(set(need["date"])))
             keys = list(zip(need["symbol"], need["date"], strict=True))
             frame.loc[unpriced, "price"] = closes.reindex(keys).to_numpy()
+            still = frame["price"].isna()
+            if still.any():
+                missing = ", ".join(
+                    f"{s} on {d}"
+                    for s, d in zip(
+                        frame.loc[still, "symbol"], frame.loc[still, "date"], strict=True
+                    )
+                )
+                raise ProviderError(
+                    f"no valid close to fill the unpriced trade(s) {missing}: the market data "
+                    "has no bar, or only a quarantined one, for that session; give the trade "
+                    "a price in the portfolio file"
+                )
         return frame.reset_index(drop=True)
+
+    def _valid_closes(self, symbols: list[str], sessions: list[dt.date]) -> pd.Series:
+        """(symbol, date) -> close, from the provider's bars that pass validation: a
+        quarantined bar never prices a fill or marks the book."""
+        bars = self.market.daily_bars(symbols, sessions)
+        valid, _ = split_valid_bars(bars, calendar.session_index(min(sessions), max(sessions)))
+        valid = valid.assign(date=pd.to_datetime(valid["date"]).dt.date)
+        return valid.set_index(["symbol", "date"])["close"]
 
     def ledger(self) -> Ledger:
         return replay_trades(self.trades(), self.portfolio().opening_cash)
@@ -155,8 +176,14 @@ class PaperBroker(BrokerProvider):
         session = self.market.session()
         long_mv = 0.0
         if not ledger.positions.empty:
-            bars = self.market.daily_bars(list(ledger.positions["symbol"]), [session])
-            close = bars.set_index("symbol")["close"]
+            held = list(ledger.positions["symbol"])
+            close = self._valid_closes(held, [session]).xs(session, level="date")
+            unmarked = sorted(set(held) - set(close.index))
+            if unmarked:
+                raise ProviderError(
+                    f"no valid close on {session} for held {', '.join(unmarked)}: the paper "
+                    "broker cannot mark its equity"
+                )
             long_mv = float((ledger.positions.set_index("symbol")["quantity"] * close).sum())
         equity = ledger.cash + long_mv
         # Reg T: margin buying power is twice the equity above the 50 % initial margin.

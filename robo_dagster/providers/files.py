@@ -87,6 +87,14 @@ class FilesMarketData(MarketDataProvider):
             raise ProviderError(f"{self.data_dir}: no bar has a readable date")
         return calendar.session_on_or_before(pd.Timestamp(spans["last"].max()).date())
 
+    def first_session(self) -> dt.date:
+        """The later of the history start and the first bar in the folder."""
+        spans = self._spans()
+        start = calendar.history_start()
+        if not spans.empty:
+            start = max(start, pd.Timestamp(spans["first"].min()).date())
+        return calendar.session_on_or_after(start)
+
     def describe(self) -> str:
         return f"files in {self.data_dir} ({len(self._spans())} symbols)"
 
@@ -129,8 +137,8 @@ class FilesMarketData(MarketDataProvider):
         latest = self.session()
         if days[-1] > latest:
             raise ProviderError(
-                f"session {days[-1].isoformat()} is after the files' latest session "
-                f"{latest.isoformat()}"
+                f"session {days[-1].isoformat()} is after the market's session "
+                f"{latest.isoformat()} (the newest bar in the files, or ROBO_AS_OF)"
             )
         wanted = self._known(symbols)
         bound = min(self._last_readable() or days[-1], days[-1])

@@ -115,6 +115,11 @@ class MarketDataProvider(ConfigurableResource):
             return calendar.session_on_or_before(self.as_of)
         return calendar.last_closed_session()
 
+    def first_session(self) -> dt.date:
+        """The first session the source can serve: the history start (``ROBO_HISTORY_START``)
+        unless the source's data begins later."""
+        return calendar.session_on_or_after(calendar.history_start())
+
     def universe(self, held: Sequence[str] = ()) -> pd.DataFrame:
         """Symbols with name and sector (``UNIVERSE_SCHEMA``), flagged as seed, watchlist
         or benchmark. A sector the source does not know is null. ``held`` are the

@@ -135,6 +135,11 @@ class SimulatedMarketData(MarketDataProvider):
     def option_chains(self, symbols: Sequence[str]) -> pd.DataFrame:
         return self._sim.option_chains(self._known(symbols), self.session())
 
+    def first_session(self) -> dt.date:
+        """The later of the history start and the simulator's epoch."""
+        start = max(calendar.history_start(), calendar.CALENDAR_START)
+        return calendar.session_on_or_after(start)
+
     def describe(self) -> str:
         return f"simulated market (seed {self.seed}, {len(self.universe())} symbols)"
 

@@ -21,6 +21,7 @@ from robo_dagster.domain.analyst import (
     NOT_PROVIDED_COLUMN,
     RISK_PROFILES,
     SIGNAL_WEIGHTS,
+    UNSCORED_IMPACT,
     build_features,
     recommend,
     score_signals,
@@ -652,3 +653,22 @@ def test_build_features_lists_what_was_not_provided() -> None:
     features = _prices_only(["earnings", "news"])
     # In SIGNAL_WEIGHTS order, whatever order they came in.
     assert set(features[NOT_PROVIDED_COLUMN]) == {"news,earnings"}
+
+
+def test_headlines_without_a_vendor_impact_count_at_the_unscored_weight() -> None:
+    universe = _universe(["UP", "SPY"], {"UP": "Tech", "SPY": "Index"})
+    news = _news(
+        [
+            ("UP", np.nan, 0.8, SESSION_NOON),
+            ("UP", np.nan, 0.4, SESSION_NOON - dt.timedelta(days=1)),
+        ]
+    )
+    empty = pd.DataFrame()
+    features = build_features(
+        _indicators({"UP": "up", "SPY": "up"}), news, empty, empty, empty, universe, empty, SESSION
+    ).set_index("symbol")
+    assert features.loc["UP", "news_sentiment"] == pytest.approx(0.6)
+    assert features.loc["UP", "max_news_impact"] == pytest.approx(UNSCORED_IMPACT)
+    assert features.loc["UP", "news_count"] == 2
+    news_signal = score_signals(features.reset_index()).set_index("symbol").loc["UP", "news"]
+    assert news_signal == pytest.approx(np.tanh(2.0 * 0.6 * UNSCORED_IMPACT))

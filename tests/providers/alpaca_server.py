@@ -192,8 +192,9 @@ class FakeAlpaca:
                         "source": "benzinga",
                     }
                 )
-        if len(articles) > 1:  # one article on two symbols, as real ones often are
-            articles[0]["symbols"] = sorted({*articles[0]["symbols"], symbols[0]})
+        others = [s for s in symbols if articles and s not in articles[0]["symbols"]]
+        if others:  # one article on two symbols, as real ones often are
+            articles[0]["symbols"] = sorted({*articles[0]["symbols"], others[0]})
         offset = _offset(params.get("page_token"))
         size = min(int(params.get("limit", 10)), self.page_cap["news"])
         more = offset + size < len(articles)

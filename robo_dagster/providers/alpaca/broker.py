@@ -125,7 +125,7 @@ class AlpacaBroker(BrokerProvider):
         ).sort_values("symbol", ignore_index=True)
         return Ledger(
             cash=account.cash,
-            realized_pnl=replayed.realized_pnl,
+            realized_pnl=float(replayed.realized_pnl),
             commissions=0.0,
             positions=positions,
         )

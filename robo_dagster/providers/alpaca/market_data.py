@@ -175,7 +175,7 @@ class AlpacaMarketData(MarketDataProvider):
         frame = pd.DataFrame({"symbol": wanted, "name": listed["name"].to_numpy()})
         supplement = self._supplement()
         sectors = supplement.sectors() if supplement else pd.DataFrame(columns=["symbol", "sector"])
-        frame["sector"] = frame["symbol"].map(sectors.set_index("symbol")["sector"])
+        frame["sector"] = frame["symbol"].map(sectors.set_index("symbol")["sector"]).astype(object)
         frame["is_seed_symbol"] = frame["symbol"].isin(SEED_SYMBOLS)
         frame["on_watchlist"] = frame["symbol"].isin(watch)
         frame["is_benchmark"] = frame["symbol"] == BENCHMARK_SYMBOL
