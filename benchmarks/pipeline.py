@@ -54,7 +54,7 @@ def write_folder(folder: Path, symbols: list[str], first: str, last: str, seed: 
     bars = MarketSimulator(seed).daily_bars(symbols, calendar.sessions_between(first, last))
     (folder / "bars").mkdir(parents=True)
     bars = bars.assign(
-        Date=bars["date"].dt.strftime("%Y-%m-%d"), **{"Adj Close": bars["close"]}
+        date=bars["date"].dt.strftime("%Y-%m-%d"), **{"Adj Close": bars["close"]}
     ).rename(columns=str.title)
     for symbol, rows in bars.groupby("Symbol"):
         rows[["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]].to_csv(
@@ -65,13 +65,18 @@ def write_folder(folder: Path, symbols: list[str], first: str, last: str, seed: 
 def run(args: argparse.Namespace, tmp: Path) -> int:
     prepare_s = 0.0
     if args.source == "files":
+        from robo_dagster import settings
         from robo_dagster.domain import calendar
         from robo_dagster.domain.market_sim import DEFAULT_WATCHLIST, build_universe
+        from robo_dagster.providers.broker import PortfolioFile
 
         t0 = time.perf_counter()
         symbols = build_universe(DEFAULT_WATCHLIST, args.symbols)["symbol"].tolist()
         days = calendar.session_index(calendar.history_start(), args.as_of)[-args.days :]
-        write_folder(tmp / "data", symbols, str(days[0].date()), args.as_of, seed=7)
+        # The folder reaches back to the sample book's first fill, which it prices.
+        book = PortfolioFile.model_validate_json(Path(settings.portfolio_file()).read_text())
+        first = min(days[0].date(), book.opened_on)
+        write_folder(tmp / "data", symbols, str(first), args.as_of, seed=7)
         prepare_s = time.perf_counter() - t0
         os.environ["ROBO_MARKET_DATA"] = "files"
         os.environ["ROBO_DATA_DIR"] = str(tmp / "data")

@@ -38,7 +38,13 @@ class DatasetNotProvided(ProviderError):
 def not_provided_frame(schema: Mapping[str, str], reason: str) -> pd.DataFrame:
     """An empty frame with ``schema``'s columns and dtypes, marked as a dataset its source
     did not provide."""
-    frame = pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in schema.items()})
+    # Text columns as pandas strings: an empty object column would reach DuckDB typed NULL.
+    frame = pd.DataFrame(
+        {
+            column: pd.Series(dtype="string" if dtype == "object" else dtype)
+            for column, dtype in schema.items()
+        }
+    )
     frame.attrs[NOT_PROVIDED_ATTR] = reason
     return frame
 

@@ -146,7 +146,7 @@ class FilesMarketData(MarketDataProvider):
             self.data_dir,
             f"""
             select date, symbol, open, high, low, close, volume
-            from ({bars_sql(self._folder())})
+            from ({bars_sql(self._folder(), wanted)})
             where symbol in (select unnest(?))
               and (date is null or (date >= ? and date <= ?))
             order by date, symbol
@@ -178,6 +178,7 @@ class FilesMarketData(MarketDataProvider):
         return self._reports.earnings_wire(symbols, since, until)
 
     def fundamentals(self, symbols: Sequence[str]) -> pd.DataFrame:
+        self._reports.require("fundamentals.csv", "fundamentals")
         session = self.session()
         wanted = self._known(symbols)
         closes = self.daily_bars(wanted, [session])

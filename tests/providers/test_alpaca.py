@@ -488,3 +488,59 @@ def test_unscored_alpaca_headlines_trigger_nothing(alpaca: tuple[FakeAlpaca, str
     requests, cursor, read = news_tick(market(url), since, now)
     assert read > 0 and requests == []  # no impact score: the seed's rules cannot apply
     assert "published_at" in cursor
+
+
+def test_a_news_outage_leaves_news_not_provided_and_says_why(
+    alpaca: tuple[FakeAlpaca, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    state, url = alpaca
+    alpaca_env(monkeypatch, url)
+    state.faults["/v1beta1/news"].append(Fault(hang_s=2.0, times=-1))
+    monkeypatch.setenv("ROBO_RETRY_BASE_DELAY_S", "0")
+    from robo_dagster.definitions import defs
+    from robo_dagster.market_data.assets import news
+
+    resources = build_resources(str(tmp_path / "robo.duckdb"), as_of=AS_OF)
+    resources["market"] = AlpacaMarketData(
+        connection=connect(url, timeout_s=0.3), watchlist=WATCHLIST, as_of=AS_OF
+    )
+    result = materialize(
+        [*defs.assets, *defs.asset_checks],  # type: ignore[misc]
+        resources=resources,
+        selection=AssetSelection.assets(["market_data", "universe"], news),
+    )
+    assert result.success
+    metadata = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == news.key
+    )
+    assert metadata["provided"].value is False
+    assert "no answer within 0.3 s" in metadata["not_provided"].value
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 5  # the data queue's retries, then "not provided"
+
+
+def test_earnings_and_fundamentals_come_from_files_beside_alpaca(
+    alpaca: tuple[FakeAlpaca, str], tmp_path: Path
+) -> None:
+    from tests.providers.market_files import write_reports
+
+    _, url = alpaca
+    write_reports(tmp_path, SESSION, symbols=["AAPL", "MSFT", "JPM", "SPY"])
+    plain = market(url)
+    with pytest.raises(DatasetNotProvided, match="set ROBO_DATA_DIR"):
+        plain.earnings(["AAPL"], SESSION - dt.timedelta(days=90), SESSION)
+    with pytest.raises(DatasetNotProvided, match="set ROBO_DATA_DIR"):
+        plain.fundamentals(["AAPL"])
+    supplied = AlpacaMarketData(
+        connection=connect(url), watchlist=WATCHLIST, as_of=AS_OF, supplement_dir=str(tmp_path)
+    )
+    earnings = supplied.earnings(["AAPL", "MSFT"], SESSION - dt.timedelta(days=90), SESSION)
+    assert set(earnings["symbol"]) == {"AAPL", "MSFT"} and (earnings["status"] == "reported").all()
+    fundamentals = supplied.fundamentals(["AAPL", "MSFT"]).set_index("symbol")
+    close = supplied.daily_bars(["AAPL"], [SESSION])["close"].item()
+    assert fundamentals.loc["AAPL", "pe_ratio"] == pytest.approx(close / 6.1)
+    universe = supplied.universe().set_index("symbol")
+    assert universe.loc["JPM", "sector"] == "Financials"
+    assert pd.isna(universe.loc["NVDA", "sector"])  # not in sectors.csv: unknown, not guessed

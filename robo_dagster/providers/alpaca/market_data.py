@@ -419,6 +419,7 @@ class AlpacaMarketData(MarketDataProvider):
 
     def fundamentals(self, symbols: Sequence[str]) -> pd.DataFrame:
         files = self._files("fundamentals")
+        files.require("fundamentals.csv", "fundamentals")
         session = self.session()
         closes = self.daily_bars(list(symbols), [session])
         prices = closes[closes["date"] == pd.Timestamp(session)].set_index("symbol")["close"]
