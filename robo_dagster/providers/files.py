@@ -32,9 +32,8 @@ import pandas as pd
 from pydantic import Field
 
 from robo_dagster.domain import calendar
-from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL, SEED_SYMBOLS
 from robo_dagster.providers.datasets import DatasetNotProvided
-from robo_dagster.providers.errors import ProviderError, UnknownSymbolError
+from robo_dagster.providers.errors import ProviderError
 from robo_dagster.providers.folder import (
     DataFolder,
     ReportFiles,
@@ -44,14 +43,10 @@ from robo_dagster.providers.folder import (
     query,
     scan_folder,
 )
-from robo_dagster.providers.market_data import MarketDataProvider
-
-# Calendar days of headlines after a session's date that still belong to its evening
-# (published_at is UTC; a session's news runs to ~21:30 New York time, the next UTC day).
-NEWS_EVENING = pd.Timedelta(days=1, hours=6)
+from robo_dagster.providers.market_data import HeadlineSource, flag_universe, known_symbols
 
 
-class FilesMarketData(MarketDataProvider):
+class FilesMarketData(HeadlineSource):
     """Market data from a folder of the user's own files (``ROBO_DATA_DIR``): see the
     module docstring for the layout."""
 
@@ -107,25 +102,11 @@ class FilesMarketData(MarketDataProvider):
             raise ProviderError(f"{self.data_dir}: no symbol has a bar up to {self.as_of}")
         frame = pd.DataFrame({"symbol": symbols})
         frame = frame.merge(self._reports.sectors(), on="symbol", how="left")
-        watch = {s.upper() for s in self.watchlist}
-        frame["is_seed_symbol"] = frame["symbol"].isin(SEED_SYMBOLS)
-        frame["on_watchlist"] = frame["symbol"].isin(watch)
-        frame["is_benchmark"] = frame["symbol"] == BENCHMARK_SYMBOL
-        frame["sector"] = frame["sector"].where(~frame["is_benchmark"], "Index")
-        return frame[["symbol", "name", "sector", "is_seed_symbol", "on_watchlist", "is_benchmark"]]
+        return flag_universe(frame, self.watchlist)
 
     def _known(self, symbols: Sequence[str]) -> list[str]:
-        wanted = sorted({str(s).strip().upper() for s in symbols})
-        if not wanted:
-            raise ProviderError("no symbols requested")
-        known = set(self._spans()["symbol"])
-        unknown = [s for s in wanted if s not in known]
-        if unknown:
-            raise UnknownSymbolError(
-                f"unknown symbol(s) {', '.join(unknown[:10])}: no bars for them in "
-                f"{self.data_dir} ({self.how_to_add_symbols()})"
-            )
-        return wanted
+        where = f"no bars for them in {self.data_dir} ({self.how_to_add_symbols()})"
+        return known_symbols(symbols, set(self._spans()["symbol"]), where)
 
     def daily_bars(self, symbols: Sequence[str], sessions: Sequence[dt.date]) -> pd.DataFrame:
         """The files' rows for ``symbols`` from the first to the last of ``sessions``,
@@ -154,20 +135,10 @@ class FilesMarketData(MarketDataProvider):
             [wanted, pd.Timestamp(days[0]), pd.Timestamp(bound)],
         )
 
-    def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-        until = pd.Timestamp(min(end, self.session())) + NEWS_EVENING
-        frame = self._reports.news(symbols, pd.Timestamp(start), until)
-        if frame.empty:
-            raise DatasetNotProvided(
-                "news", f"news.jsonl has no headline on these symbols from {start} to {end}"
-            )
-        return frame
-
-    def headlines_between(
+    def headlines_in(
         self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
     ) -> pd.DataFrame:
-        frame = self._reports.news(symbols, since, until)
-        return frame[frame["published_at"] > since].reset_index(drop=True)
+        return self._reports.news(symbols, since, until)
 
     def earnings(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         return self._reports.earnings(symbols, start, end, self.session())

@@ -13,6 +13,14 @@ from dagster import ConfigurableResource
 from pydantic import Field, field_validator
 
 from robo_dagster.domain import calendar
+from robo_dagster.domain.market_sim import (
+    BENCHMARK_SECTOR,
+    BENCHMARK_SYMBOL,
+    SEED_SYMBOLS,
+    validate_symbols,
+)
+from robo_dagster.providers.datasets import DatasetNotProvided
+from robo_dagster.providers.errors import ProviderError, UnknownSymbolError
 
 # The columns (and pandas dtypes) of each dataset, whatever the source. A source may add
 # columns of its own; these are the ones the analyses read, and the schema of a dataset
@@ -86,6 +94,9 @@ OPTIONS_SUMMARY_SCHEMA = {
     "contracts": "int64",
     "expiries": "int64",
 }
+# A session's headlines run until ~21:30 New York time, which is the next UTC day:
+# published_at is naive UTC, so a session's news window closes 30 hours after its date.
+NEWS_EVENING = pd.Timedelta(days=1, hours=6)
 QUOTE_COLUMNS = ["symbol", "quoted_at", "price", "previous_close", "change_pct"]
 
 
@@ -175,3 +186,58 @@ class MarketDataProvider(ConfigurableResource):
     def describe(self) -> str:
         """One line for the UI and ``robo-dagster status``: the source and its scope."""
         return self.source_name
+
+
+def flag_universe(frame: pd.DataFrame, watchlist: Sequence[str]) -> pd.DataFrame:
+    """``frame`` (symbol, name, sector) with the universe's flags, in
+    ``UNIVERSE_SCHEMA`` order: a seed symbol, on the watchlist, the benchmark (whose
+    sector is the index's)."""
+    watch = {str(s).upper() for s in watchlist}
+    out = frame.assign(
+        sector=frame["sector"].astype(object),
+        is_seed_symbol=frame["symbol"].isin(SEED_SYMBOLS),
+        on_watchlist=frame["symbol"].isin(watch),
+        is_benchmark=frame["symbol"] == BENCHMARK_SYMBOL,
+    )
+    out.loc[out["is_benchmark"], "sector"] = BENCHMARK_SECTOR
+    return out[list(UNIVERSE_SCHEMA)]
+
+
+def known_symbols(symbols: Sequence[str], known: set[str], where: str) -> list[str]:
+    """``symbols`` validated and de-duplicated; one outside ``known`` is an
+    ``UnknownSymbolError`` that says ``where`` they were looked for."""
+    wanted = validate_symbols(list(symbols))
+    if not wanted:
+        raise ProviderError("no symbols requested")
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        more = " and more" if len(unknown) > 10 else ""
+        raise UnknownSymbolError(f"unknown symbol(s) {', '.join(unknown[:10])}{more}: {where}")
+    return wanted
+
+
+class HeadlineSource(MarketDataProvider):
+    """A source whose news is a feed of timestamped headlines (files, Alpaca): the
+    ``news`` asset's window and the news sensor's live feed are both slices of
+    ``headlines_in``."""
+
+    def headlines_in(
+        self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
+    ) -> pd.DataFrame:
+        """Headlines on ``symbols`` published in [since, until] (naive UTC), oldest first."""
+        raise NotImplementedError
+
+    def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+        until = pd.Timestamp(min(end, self.session())) + NEWS_EVENING
+        frame = self.headlines_in(symbols, pd.Timestamp(start), until)
+        if frame.empty:
+            raise DatasetNotProvided(
+                "news", f"{self.describe()} has no headline on these symbols from {start} to {end}"
+            )
+        return frame
+
+    def headlines_between(
+        self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
+    ) -> pd.DataFrame:
+        frame = self.headlines_in(symbols, since, until)
+        return frame[frame["published_at"] > since].reset_index(drop=True)

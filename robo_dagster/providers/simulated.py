@@ -13,11 +13,14 @@ from robo_dagster.domain.market_sim import (
     DEFAULT_WATCHLIST,
     MarketSimulator,
     build_universe,
-    validate_symbols,
 )
 from robo_dagster.domain.reports import earnings_wire
-from robo_dagster.providers.errors import ProviderError, UnknownSymbolError
-from robo_dagster.providers.market_data import EARNINGS_COLUMNS, MarketDataProvider
+from robo_dagster.providers.errors import ProviderError
+from robo_dagster.providers.market_data import (
+    EARNINGS_COLUMNS,
+    MarketDataProvider,
+    known_symbols,
+)
 
 
 class SimulatedMarketData(MarketDataProvider):
@@ -48,18 +51,8 @@ class SimulatedMarketData(MarketDataProvider):
         return _simulated_universe(self.seed, tuple(self.watchlist), self.universe_size).copy()
 
     def _known(self, symbols: Sequence[str]) -> list[str]:
-        wanted = validate_symbols(list(symbols))
-        if not wanted:
-            raise ProviderError("no symbols requested")
-        known = set(self.universe()["symbol"])
-        unknown = [s for s in wanted if s not in known]
-        if unknown:
-            raise UnknownSymbolError(
-                f"unknown symbol(s) {', '.join(unknown[:10])}"
-                f"{' and more' if len(unknown) > 10 else ''}: not in the simulated universe "
-                "(add them to ROBO_WATCHLIST)"
-            )
-        return wanted
+        where = "not in the simulated universe (add them to ROBO_WATCHLIST)"
+        return known_symbols(symbols, set(self.universe()["symbol"]), where)
 
     def _closed(self, day: dt.date) -> dt.date:
         latest = self.session()

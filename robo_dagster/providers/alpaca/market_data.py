@@ -55,7 +55,8 @@ from robo_dagster.providers.folder import ReportFiles
 from robo_dagster.providers.market_data import (
     OPTION_CHAIN_SCHEMA,
     QUOTE_COLUMNS,
-    MarketDataProvider,
+    HeadlineSource,
+    flag_universe,
 )
 
 BAR_SYMBOLS_PER_REQUEST = 100
@@ -66,8 +67,6 @@ OPTION_PAGE_LIMIT = 1_000
 OPTION_DAYS = (7, 120)
 OPTION_MONEYNESS = (0.8, 1.2)
 ASSET_CACHE_S = 900.0
-# published_at is UTC; a session's headlines run until ~21:30 New York time.
-NEWS_EVENING = pd.Timedelta(days=1, hours=6)
 OCC_SYMBOL = re.compile(
     r"^(?P<root>[A-Z0-9.]{1,6})(?P<expiry>\d{6})(?P<type>[CP])(?P<strike>\d{8})$"
 )
@@ -107,7 +106,7 @@ def parse_occ_symbol(symbol: str) -> tuple[str, dt.date, str, float] | None:
     return match["root"], expiry, kind, int(match["strike"]) / 1000.0
 
 
-class AlpacaMarketData(MarketDataProvider):
+class AlpacaMarketData(HeadlineSource):
     """Market data from Alpaca's market-data API: see the module docstring."""
 
     source_name: ClassVar[str] = "alpaca"
@@ -175,12 +174,8 @@ class AlpacaMarketData(MarketDataProvider):
         frame = pd.DataFrame({"symbol": wanted, "name": listed["name"].to_numpy()})
         supplement = self._supplement()
         sectors = supplement.sectors() if supplement else pd.DataFrame(columns=["symbol", "sector"])
-        frame["sector"] = frame["symbol"].map(sectors.set_index("symbol")["sector"]).astype(object)
-        frame["is_seed_symbol"] = frame["symbol"].isin(SEED_SYMBOLS)
-        frame["on_watchlist"] = frame["symbol"].isin(watch)
-        frame["is_benchmark"] = frame["symbol"] == BENCHMARK_SYMBOL
-        frame.loc[frame["is_benchmark"], "sector"] = "Index"
-        return frame[["symbol", "name", "sector", "is_seed_symbol", "on_watchlist", "is_benchmark"]]
+        frame["sector"] = frame["symbol"].map(sectors.set_index("symbol")["sector"])
+        return flag_universe(frame, watch)
 
     # ------------------------------------------------------------------ bars
     def daily_bars(self, symbols: Sequence[str], sessions: Sequence[dt.date]) -> pd.DataFrame:
@@ -231,7 +226,7 @@ class AlpacaMarketData(MarketDataProvider):
         return bars.sort_values(["date", "symbol"], kind="stable", ignore_index=True)
 
     # ------------------------------------------------------------------ news
-    def _articles(
+    def headlines_in(
         self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
     ) -> pd.DataFrame:
         wanted = validate_symbols(list(symbols))
@@ -269,21 +264,6 @@ class AlpacaMarketData(MarketDataProvider):
         )
         frame = frame.drop_duplicates("news_id").assign(impact=np.nan)
         return frame.sort_values(["published_at", "news_id"], ignore_index=True)
-
-    def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-        until = pd.Timestamp(min(end, self.session())) + NEWS_EVENING
-        frame = self._articles(symbols, pd.Timestamp(start), until)
-        if frame.empty:
-            raise DatasetNotProvided(
-                "news", f"Alpaca returned no headline on these symbols from {start} to {end}"
-            )
-        return frame
-
-    def headlines_between(
-        self, symbols: Sequence[str], since: pd.Timestamp, until: pd.Timestamp
-    ) -> pd.DataFrame:
-        frame = self._articles(symbols, since, until)
-        return frame[frame["published_at"] > since].reset_index(drop=True)
 
     # ------------------------------------------------------------------ options
     def _chain(self, symbol: str, spot: float, session: dt.date) -> pd.DataFrame:
