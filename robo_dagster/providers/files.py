@@ -112,15 +112,7 @@ class FilesMarketData(HeadlineSource):
         """The files' rows for ``symbols`` from the first to the last of ``sessions``,
         including rows on dates that are not sessions and rows whose date does not
         parse, so that ``price_bars`` quarantines them with their reason."""
-        days = sorted({calendar.to_date(s) for s in sessions})
-        if not days:
-            raise ProviderError("no sessions requested")
-        latest = self.session()
-        if days[-1] > latest:
-            raise ProviderError(
-                f"session {days[-1].isoformat()} is after the market's session "
-                f"{latest.isoformat()} (the newest bar in the files, or ROBO_AS_OF)"
-            )
+        days = self.closed_sessions(sessions)
         wanted = self._known(symbols)
         bound = min(self._last_readable() or days[-1], days[-1])
         return query(

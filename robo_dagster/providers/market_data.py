@@ -126,6 +126,26 @@ class MarketDataProvider(ConfigurableResource):
             return calendar.session_on_or_before(self.as_of)
         return calendar.last_closed_session()
 
+    def closed(self, day: dt.date) -> dt.date:
+        """``day``, when the market has closed it (the latest is ``session()``: the last
+        closed session, ``ROBO_AS_OF``, or a folder's newest bar); else a ProviderError,
+        so that a partial bar is never fetched."""
+        latest = self.session()
+        if day > latest:
+            raise ProviderError(
+                f"session {day.isoformat()} has not closed yet: the market's latest closed "
+                f"session is {latest.isoformat()}"
+            )
+        return day
+
+    def closed_sessions(self, sessions: Sequence[dt.date]) -> list[dt.date]:
+        """``sessions`` sorted and de-duplicated, each one closed (see ``closed``)."""
+        days = sorted({calendar.to_date(s) for s in sessions})
+        if not days:
+            raise ProviderError("no sessions requested")
+        self.closed(days[-1])
+        return days
+
     def first_session(self) -> dt.date:
         """The first session the source can serve: the history start (``ROBO_HISTORY_START``)
         unless the source's data begins later."""

@@ -54,26 +54,14 @@ class SimulatedMarketData(MarketDataProvider):
         where = "not in the simulated universe (add them to ROBO_WATCHLIST)"
         return known_symbols(symbols, set(self.universe()["symbol"]), where)
 
-    def _closed(self, day: dt.date) -> dt.date:
-        latest = self.session()
-        if day > latest:
-            raise ProviderError(
-                f"session {day.isoformat()} has not closed yet: the market's latest closed "
-                f"session is {latest.isoformat()}"
-            )
-        return day
-
     def daily_bars(self, symbols: Sequence[str], sessions: Sequence[dt.date]) -> pd.DataFrame:
-        days = sorted({calendar.to_date(s) for s in sessions})
-        if not days:
-            raise ProviderError("no sessions requested")
+        days = self.closed_sessions(sessions)
         if days[0] < calendar.CALENDAR_START:
             raise ProviderError(
                 f"session {days[0].isoformat()}: the simulated market starts on "
                 f"{calendar.CALENDAR_START.isoformat()}; for an earlier ROBO_HISTORY_START use "
                 "your own files (ROBO_MARKET_DATA=files)"
             )
-        self._closed(days[-1])
         wanted = self._known(symbols)
         try:
             return self._sim.daily_bars(wanted, days)
@@ -81,7 +69,7 @@ class SimulatedMarketData(MarketDataProvider):
             raise ProviderError(str(exc)) from exc
 
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-        return self._sim.news(self._known(symbols), start, self._closed(end))
+        return self._sim.news(self._known(symbols), start, self.closed(end))
 
     def earnings(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         return self._sim.earnings(self._known(symbols), start, end, self.session())

@@ -179,15 +179,7 @@ class AlpacaMarketData(HeadlineSource):
 
     # ------------------------------------------------------------------ bars
     def daily_bars(self, symbols: Sequence[str], sessions: Sequence[dt.date]) -> pd.DataFrame:
-        days = sorted({calendar.to_date(s) for s in sessions})
-        if not days:
-            raise ProviderError("no sessions requested")
-        latest = self.session()
-        if days[-1] > latest:
-            raise ProviderError(
-                f"session {days[-1].isoformat()} has not closed yet: the market's latest closed "
-                f"session is {latest.isoformat()}"
-            )
+        days = self.closed_sessions(sessions)
         wanted = validate_symbols(list(symbols))
         if not wanted:
             raise ProviderError("no symbols requested")
