@@ -23,8 +23,11 @@ from robo_dagster.automation.inbox import (
 )
 from robo_dagster.automation.jobs import JOBS
 from robo_dagster.automation.news_sensor import news_sensor
+from robo_dagster.automation.order_sensor import open_orders_sensor
 from robo_dagster.automation.price_move_sensor import price_move_sensor
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
+from robo_dagster.execution import assets as execution_assets
+from robo_dagster.execution import checks as execution_checks
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
 from robo_dagster.monitoring.dashboard import alerts_table, metrics_table
@@ -34,8 +37,8 @@ from robo_dagster.portfolio import assets as portfolio_assets
 from robo_dagster.portfolio import checks as portfolio_checks
 from robo_dagster.resources import build_resources
 
-ASSET_MODULES = [market_data_assets, portfolio_assets, ai_analysis_assets]
-CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks]
+ASSET_MODULES = [market_data_assets, portfolio_assets, ai_analysis_assets, execution_assets]
+CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks, execution_checks]
 
 
 def _with_policy(spec: AssetSpec) -> AssetSpec:
@@ -61,6 +64,7 @@ defs = Definitions(
         earnings_sensor,
         market_automation_sensor,
         held_tasks_sensor,
+        open_orders_sensor,
         alerts_sensor,
         metrics_sensor,
     ],

@@ -75,11 +75,15 @@ def alpaca_connection() -> AlpacaConnection:
     )
 
 
-def build_broker(market: MarketDataProvider) -> BrokerProvider:
+def build_broker(market: MarketDataProvider, database: str | None = None) -> BrokerProvider:
     """The broker ``ROBO_BROKER`` asks for: the paper broker on the portfolio file
     (default), or an Alpaca paper account."""
     if settings.broker_kind() == "paper":
-        return PaperBroker(portfolio_file=settings.portfolio_file(), market=market)
+        return PaperBroker(
+            portfolio_file=settings.portfolio_file(),
+            market=market,
+            orders_file=settings.paper_orders_file(database),
+        )
     return AlpacaBroker(
         connection=alpaca_connection(),
         risk_limits=settings.risk_limits(),
@@ -100,6 +104,6 @@ def build_resources(database: str | None = None, **market_overrides: Any) -> dic
         "io_manager": WarehouseIOManager(database=path),
         "warehouse": DuckDBWarehouse(database=path),
         "market": market,
-        "broker": build_broker(market),
+        "broker": build_broker(market, path),
         "analyst": build_analyst(),
     }

@@ -12,6 +12,7 @@ retrying would give the same answer.
 from __future__ import annotations
 
 import functools
+import inspect
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,7 +62,16 @@ def provider_retries(context: AssetExecutionContext, queue: Queue) -> Iterator[N
 
 def retrying(fn: Callable[..., Any], queue: Queue) -> Callable[..., Any]:
     """``fn`` (an asset body) with ``provider_retries`` around it. The signature is kept
-    (``functools.wraps``), so Dagster still sees the body's parameters."""
+    (``functools.wraps``), so Dagster still sees the body's parameters; a body that
+    yields (an asset whose output is optional) stays a generator."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_body(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with provider_retries(AssetExecutionContext.get(), queue):
+                yield from fn(*args, **kwargs)
+
+        return generator_body
 
     @functools.wraps(fn)
     def body(*args: Any, **kwargs: Any) -> Any:

@@ -17,7 +17,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLE_PORTFOLIO_FILE = PACKAGE_DIR / "portfolio" / "sample_portfolio.json"
 # The schemas the groups write to. A database file must not share a stem with one of
 # them: DuckDB then reports "Ambiguous reference to catalog or schema".
-SCHEMAS = ("portfolio", "market_data", "ai_analysis", "monitoring")
+SCHEMAS = ("portfolio", "market_data", "ai_analysis", "monitoring", "execution")
 
 
 def project_root() -> Path:
@@ -260,3 +260,80 @@ def risk_limits() -> dict[str, float]:
         return RiskLimits.model_validate_json(raw).model_dump()
     except (ValidationError, json.JSONDecodeError) as exc:
         raise ValueError(f"ROBO_RISK_LIMITS is not a valid set of limits: {exc}") from None
+
+
+# ---------------------------------------------------------------------------- execution
+EXECUTION_MODES = ("off", "dry-run", "paper")
+
+
+def execution_mode() -> str:
+    """``ROBO_EXECUTION``: off (no submission at all), dry-run (the default: record what
+    would be sent, send nothing) or paper (send to the broker: the paper broker's orders
+    file, or an Alpaca paper account). Live trading does not exist here."""
+    return _choice("ROBO_EXECUTION", EXECUTION_MODES, "dry-run")
+
+
+def trading_halted() -> bool:
+    """``ROBO_TRADING_HALTED``: the kill switch. 1, true or yes stops every submission."""
+    raw = (os.environ.get("ROBO_TRADING_HALTED") or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"ROBO_TRADING_HALTED={raw!r} must be 1/true/yes or 0/false/no")
+
+
+def _float_env(name: str, default: float, low: float, high: float) -> float:
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name}={raw!r} must be a number from {low:g} to {high:g}")
+    return value
+
+
+def min_order_notional() -> float:
+    """``ROBO_MIN_ORDER_NOTIONAL``: the smallest order worth sending, in the account's
+    currency (default 100)."""
+    return _float_env("ROBO_MIN_ORDER_NOTIONAL", 100.0, 0.0, 1e9)
+
+
+def max_daily_turnover_pct() -> float:
+    """``ROBO_MAX_DAILY_TURNOVER_PCT``: the day's orders together, at most this share of
+    equity (default 0.25)."""
+    return _float_env("ROBO_MAX_DAILY_TURNOVER_PCT", 0.25, 0.0, 10.0)
+
+
+def max_order_pct() -> float:
+    """``ROBO_MAX_ORDER_PCT``: one order, at most this share of equity (default 0.10)."""
+    return _float_env("ROBO_MAX_ORDER_PCT", 0.10, 0.0, 1.0)
+
+
+def order_type() -> str:
+    """``ROBO_ORDER_TYPE``: market (default) or limit (marketable, ``ROBO_LIMIT_SLIPPAGE_BPS``
+    through the last close)."""
+    return _choice("ROBO_ORDER_TYPE", ("market", "limit"), "market")
+
+
+def limit_slippage_bps() -> float:
+    """``ROBO_LIMIT_SLIPPAGE_BPS``: how far through the last close a limit is set (default 20)."""
+    return _float_env("ROBO_LIMIT_SLIPPAGE_BPS", 20.0, 0.0, 1000.0)
+
+
+def paper_orders_file(database: str | None = None) -> str:
+    """``ROBO_PAPER_ORDERS_FILE``: where the paper broker writes the orders it fills.
+    Default: beside the portfolio file (``<name>.orders.json``); for the shipped sample,
+    which lives inside the package, beside the DuckDB file (``database``, else
+    ``ROBO_DUCKDB_PATH``) instead."""
+    raw = (os.environ.get("ROBO_PAPER_ORDERS_FILE") or "").strip()
+    if raw:
+        return str(Path(raw).expanduser())
+    portfolio = Path(portfolio_file()).expanduser()
+    folder = portfolio.parent
+    if portfolio.resolve().is_relative_to(PACKAGE_DIR):
+        folder = Path(database or duckdb_path()).expanduser().parent
+    return str(folder / f"{portfolio.stem}.orders.json")

@@ -49,7 +49,8 @@ def range_tags(first: str, last: str) -> dict[str, str]:
 def materialize_all(
     resources: dict[str, Any], sessions: int = 300, last: str = AS_OF, **kwargs: Any
 ) -> Any:
-    """Materialize every asset and check, backfilling ``sessions`` sessions up to ``last``."""
+    """Materialize every asset and check but the execution group (orders go out only
+    through execution_job), backfilling ``sessions`` sessions up to ``last``."""
     from robo_dagster.definitions import defs
 
     first, last = session_range(sessions, last)
@@ -58,6 +59,8 @@ def materialize_all(
         assets,
         resources=resources,
         tags=range_tags(first, last),
-        selection=kwargs.pop("selection", AssetSelection.all()),
+        selection=kwargs.pop(
+            "selection", AssetSelection.all() - AssetSelection.groups("execution")
+        ),
         **kwargs,
     )

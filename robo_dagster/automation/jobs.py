@@ -10,17 +10,21 @@ from dagster import (
     multiprocess_executor,
 )
 
-from robo_dagster.automation.queues import AI_ANALYSIS, DATA_FETCHER, Priority
+from robo_dagster.automation.queues import AI_ANALYSIS, DATA_FETCHER, PORTFOLIO_SYNC, Priority
 
 DEFAULT_MAX_CONCURRENT = 4
+# Orders go out only through execution_job: the pipelines and the automation leave the
+# execution group alone.
+EXECUTION = AssetSelection.groups("execution")
+ANALYSIS_GRAPH = AssetSelection.all() - EXECUTION
 
 sequential_pipeline = define_asset_job(
     name="sequential_pipeline",
-    selection=AssetSelection.all(),
+    selection=ANALYSIS_GRAPH,
     executor_def=in_process_executor,
     description=(
-        "The seed's sequential mode: every asset and check in topological order, in one "
-        "process. Pick a session (or a range: one run backfills it) for the price bars; "
+        "The seed's sequential mode: every asset and check but the execution group, in "
+        "topological order, in one process. Pick a session (or a range: one run backfills it) for the price bars; "
         "everything downstream is recomputed as of the market's latest session."
     ),
     # The whole graph is mostly fetching: it queues with the data fetcher.
@@ -29,7 +33,7 @@ sequential_pipeline = define_asset_job(
 
 parallel_pipeline = define_asset_job(
     name="parallel_pipeline",
-    selection=AssetSelection.all(),
+    selection=ANALYSIS_GRAPH,
     executor_def=multiprocess_executor,
     config={"execution": {"config": {"max_concurrent": DEFAULT_MAX_CONCURRENT}}},
     description=(
@@ -89,10 +93,33 @@ EVENT_ANALYSIS = [
     AssetKey(["ai_analysis", "trade_recommendations"]),
     AssetKey(["ai_analysis", "strategy_analysis"]),
 ]
+EXECUTION_PRIORITY = 9
+execution_job = define_asset_job(
+    name="execution_job",
+    selection=AssetSelection.assets(["portfolio", "account_balances"], ["portfolio", "positions"])
+    | EXECUTION,
+    executor_def=in_process_executor,
+    description=(
+        "From checked recommendations to orders: a fresh broker sync, the order intents and "
+        "their blocking checks, the submission (ROBO_EXECUTION: dry-run by default, paper "
+        "sends), and the orders' status. The only job that sends an order (priority 9)."
+    ),
+    tags=PORTFOLIO_SYNC.tags(EXECUTION_PRIORITY),
+)
+order_status_job = define_asset_job(
+    name="order_status_job",
+    selection=AssetSelection.assets(["execution", "order_fills"]),
+    executor_def=in_process_executor,
+    description="The status and fills of the orders the broker holds.",
+    tags=PORTFOLIO_SYNC.tags(Priority.NORMAL),
+)
+
 JOBS = [
     sequential_pipeline,
     parallel_pipeline,
     morning_prep_job,
     recommendations_job,
     evening_review_job,
+    execution_job,
+    order_status_job,
 ]

@@ -83,4 +83,6 @@ GROUP_QUEUES = {
     "portfolio": PORTFOLIO_SYNC,
     "market_data": DATA_FETCHER,
     "ai_analysis": AI_ANALYSIS,
+    # Orders trade the book: they queue with the broker sync, one at a time.
+    "execution": PORTFOLIO_SYNC,
 }

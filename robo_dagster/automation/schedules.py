@@ -21,7 +21,7 @@ from dagster import (
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from robo_dagster.automation.jobs import evening_review_job, morning_prep_job
+from robo_dagster.automation.jobs import evening_review_job, execution_job, morning_prep_job
 from robo_dagster.automation.queues import DATA_FETCHER, PORTFOLIO_SYNC, Priority
 from robo_dagster.domain import calendar
 
@@ -162,10 +162,30 @@ evening_review_schedule = _after_close_schedule(
 )
 
 
+@schedule(
+    cron_schedule="45 8 * * 1-5",
+    execution_timezone=TIMEZONE,
+    job=execution_job,
+    # Orders go out only when a user turns this on (and sets ROBO_EXECUTION=paper).
+    default_status=DefaultScheduleStatus.STOPPED,
+    description=(
+        "Order intents and their submission at 08:45 New York time on trading days, after "
+        "the morning prep. STOPPED by default; ROBO_EXECUTION decides what is sent."
+    ),
+)
+def execution_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    day = calendar.to_date(_tick(context))
+    reason = calendar.closed_reason(day)
+    if reason:
+        return SkipReason(reason)
+    return RunRequest(run_key=f"execution-{day.isoformat()}")
+
+
 SCHEDULES = [
     portfolio_sync_schedule,
     morning_prep_schedule,
     end_of_day_market_data_schedule,
     evening_review_schedule,
+    execution_schedule,
 ]
 SCHEDULE_JOBS = [portfolio_sync_job, end_of_day_market_data_job]

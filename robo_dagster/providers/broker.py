@@ -15,6 +15,8 @@ from robo_dagster.domain.portfolio import Ledger, replay_trades
 from robo_dagster.domain.quality import split_valid_bars
 from robo_dagster.providers.errors import ProviderError
 from robo_dagster.providers.market_data import MarketDataProvider
+from robo_dagster.providers.orders import DuplicateOrder, OrderRejected, OrderRequest, OrderState
+from robo_dagster.providers.paper_orders import PaperOrder, PaperOrderBook
 
 
 class RiskLimits(BaseModel):
@@ -88,11 +90,41 @@ class BrokerProvider(ConfigurableResource):
         commissions, open_positions."""
         raise NotImplementedError
 
+    def untradable(self, symbols: list[str]) -> dict[str, str]:
+        """The symbols among ``symbols`` that this broker will not trade, with why."""
+        return {}
+
+    def submit(self, order: OrderRequest) -> OrderState:
+        """Send ``order``. Raises ``DuplicateOrder`` when its ``client_order_id`` was used
+        before, ``OrderRejected`` with the broker's reason when it is refused."""
+        raise ProviderError(f"{type(self).__name__} takes no orders")
+
+    def find_order(self, client_order_id: str) -> OrderState | None:
+        """The order placed with ``client_order_id``, or None when there is none."""
+        raise ProviderError(f"{type(self).__name__} takes no orders")
+
     def calendar_disagreements(self, start: dt.date, end: dt.date) -> list[str]:
         """Where the broker's own market calendar and clock disagree with the exchange
         calendar (exchange_calendars) from ``start`` to ``end``: one line each. A broker
         without a calendar of its own has none."""
         return []
+
+
+def paper_state(order: PaperOrder) -> OrderState:
+    """A paper order as the broker-neutral ``OrderState``."""
+    filled = order.status == "filled"
+    return OrderState(
+        client_order_id=order.client_order_id,
+        broker_order_id=f"paper-{order.client_order_id}",
+        symbol=order.symbol,
+        side=order.side,
+        quantity=float(order.quantity),
+        status=order.status,
+        filled_quantity=float(order.quantity) if filled else 0.0,
+        filled_average_price=order.price,
+        submitted_at=order.submitted_at,
+        updated_at=order.submitted_at,
+    )
 
 
 class PaperBroker(BrokerProvider):
@@ -105,9 +137,96 @@ class PaperBroker(BrokerProvider):
 
     portfolio_file: str = Field(description="Path of the portfolio JSON file.")
     market: MarketDataProvider
+    orders_file: str | None = Field(
+        default=None,
+        description="Where the orders it fills go (ROBO_PAPER_ORDERS_FILE); never the portfolio file.",
+    )
 
     def limits(self) -> RiskLimits:
         return self.portfolio().limits
+
+    def _order_book(self) -> PaperOrderBook:
+        if not self.orders_file:
+            raise ProviderError("this paper broker has no orders file: it takes no orders")
+        if (
+            Path(self.orders_file).expanduser().resolve()
+            == Path(self.portfolio_file).expanduser().resolve()
+        ):
+            raise ProviderError(
+                f"the paper orders file may not be the portfolio file {self.portfolio_file}"
+            )
+        return PaperOrderBook(self.orders_file)
+
+    def _filled_orders(self) -> list[dict[str, object]]:
+        """The orders this broker filled, as blotter rows."""
+        if not self.orders_file:
+            return []
+        return [
+            {
+                "date": o.date,
+                "symbol": o.symbol,
+                "side": o.side.upper(),
+                "quantity": float(o.quantity),
+                "price": o.price,
+                "commission": 0.0,
+            }
+            for o in self._order_book().load()
+            if o.status == "filled"
+        ]
+
+    def submit(self, order: OrderRequest) -> OrderState:
+        """Fill ``order`` at the market session's close, as a day order would fill at
+        the next open at best: a market order always, a limit only if the close is at or
+        through it (else it expires). Refused like a broker refuses: a sell of more than
+        is held, a buy beyond the buying power."""
+        session = self.market.session()
+        closes = self._valid_closes([order.symbol], [session])
+        if (order.symbol, session) not in closes.index:
+            raise OrderRejected(f"no valid close for {order.symbol} on {session}: cannot fill")
+        close = float(closes[(order.symbol, session)])
+        with self._order_book().locked() as orders:
+            if any(o.client_order_id == order.client_order_id for o in orders):
+                raise DuplicateOrder(f"{order.client_order_id}: client_order_id must be unique")
+            account = self.account()
+            held = self.ledger().positions.set_index("symbol")["quantity"].get(order.symbol, 0.0)
+            if order.side == "sell" and order.quantity > held + 1e-9:
+                raise OrderRejected(
+                    f"insufficient qty available for order (requested: {order.quantity}, "
+                    f"available: {held:g})"
+                )
+            if order.side == "buy" and order.quantity * close > float(account["buying_power"]):  # type: ignore[arg-type]
+                raise OrderRejected(
+                    f"insufficient buying power (requested: {order.quantity * close:,.2f}, "
+                    f"available: {float(account['buying_power']):,.2f})"  # type: ignore[arg-type]
+                )
+            limit = order.limit_price
+            marketable = (
+                order.order_type == "market"
+                or limit is None
+                or (close <= limit if order.side == "buy" else close >= limit)
+            )
+            taken = PaperOrder(
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=order.quantity,
+                order_type=order.order_type,
+                limit_price=limit,
+                status="filled" if marketable else "expired",
+                date=session,
+                price=close if marketable else None,
+                submitted_at=dt.datetime.now(dt.timezone.utc),
+            )
+            orders.append(taken)
+        return paper_state(taken)
+
+    def find_order(self, client_order_id: str) -> OrderState | None:
+        if not self.orders_file:
+            return None
+        for order in self._order_book().load():
+            if order.client_order_id == client_order_id:
+                return paper_state(order)
+        return None
 
     def portfolio(self) -> PortfolioFile:
         path = Path(self.portfolio_file).expanduser()
@@ -126,7 +245,7 @@ class PaperBroker(BrokerProvider):
         """The blotter up to the market's session, every fill priced."""
         book = self.portfolio()
         as_of = self.market.session()
-        frame = pd.DataFrame([t.model_dump() for t in book.trades])
+        frame = pd.DataFrame([*(t.model_dump() for t in book.trades), *self._filled_orders()])
         if frame.empty:
             return pd.DataFrame(
                 columns=["date", "symbol", "side", "quantity", "price", "commission"]

@@ -24,6 +24,8 @@ import pandas as pd
 from robo_dagster.providers.errors import ProviderError
 
 NOT_PROVIDED_ATTR = "robo/not_provided"
+# An empty result that is the right answer (no order to send today), not a failed fetch.
+EMPTY_ATTR = "robo/empty"
 
 
 class DatasetNotProvided(ProviderError):
@@ -35,9 +37,7 @@ class DatasetNotProvided(ProviderError):
         self.reason = reason
 
 
-def not_provided_frame(schema: Mapping[str, str], reason: str) -> pd.DataFrame:
-    """An empty frame with ``schema``'s columns and dtypes, marked as a dataset its source
-    did not provide."""
+def _empty(schema: Mapping[str, str]) -> pd.DataFrame:
     # Text columns as pandas strings: an empty object column would reach DuckDB typed NULL.
     frame = pd.DataFrame(
         {
@@ -45,8 +45,29 @@ def not_provided_frame(schema: Mapping[str, str], reason: str) -> pd.DataFrame:
             for column, dtype in schema.items()
         }
     )
+    return frame
+
+
+def not_provided_frame(schema: Mapping[str, str], reason: str) -> pd.DataFrame:
+    """An empty frame with ``schema``'s columns and dtypes, marked as a dataset its source
+    did not provide."""
+    frame = _empty(schema)
     frame.attrs[NOT_PROVIDED_ATTR] = reason
     return frame
+
+
+def empty_result(schema: Mapping[str, str], reason: str) -> pd.DataFrame:
+    """An empty frame marked as the right answer (``reason`` says why), which the I/O
+    manager stores instead of refusing it as a fetch that came back empty."""
+    frame = _empty(schema)
+    frame.attrs[EMPTY_ATTR] = reason
+    return frame
+
+
+def empty_reason(frame: pd.DataFrame) -> str | None:
+    """Why ``frame`` is empty on purpose (not provided, or nothing to do), or None."""
+    reason = frame.attrs.get(NOT_PROVIDED_ATTR) or frame.attrs.get(EMPTY_ATTR)
+    return str(reason) if reason else None
 
 
 def not_provided_reason(frame: pd.DataFrame) -> str | None:

@@ -23,3 +23,7 @@ class UnknownSymbolError(ProviderError, ValueError):
 class ProviderAuthError(ProviderError):
     """The provider refused the credentials (HTTP 401 or 403). Never retried: the same
     keys get the same answer. The message names the variable to set."""
+
+
+class ProviderNotFound(ProviderError):
+    """The provider has no such thing (HTTP 404): an unknown order id, say."""

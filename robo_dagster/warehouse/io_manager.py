@@ -9,9 +9,9 @@ own autocommit statement. That leaves three ways to lose or corrupt a table:
   wrong places.
 
 Here the delete and the write run in one transaction (all or nothing), an empty frame
-raises instead of wiping anything (unless it stands for a dataset the source does not
-provide, ``providers.datasets``: then the table is replaced by an empty one, so that no
-stale or simulated rows stand in for it), partitioned writes insert ``BY NAME`` (a new or
+raises instead of wiping anything (unless it is empty on purpose, ``providers.datasets``:
+a dataset the source does not provide, whose table is then replaced by an empty one so
+that no stale or simulated rows stand in for it, or a day with no order to send), partitioned writes insert ``BY NAME`` (a new or
 missing column fails loudly), and unpartitioned tables are replaced whole, so their
 schema may evolve. Every connection also takes the cross-process file lock, so parallel
 steps and runs queue for the file instead of failing on DuckDB's single-writer lock.
@@ -32,7 +32,7 @@ from dagster_duckdb import DuckDBIOManager
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
-from robo_dagster.providers.datasets import not_provided_reason
+from robo_dagster.providers.datasets import empty_reason
 from robo_dagster.warehouse.connection import locked_connection
 
 
@@ -82,8 +82,8 @@ class StrictPandasTypeHandler(DuckDBPandasTypeHandler):
         self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection: Any
     ) -> None:
         target = f"{table_slice.schema}.{table_slice.table}"
-        not_provided = not_provided_reason(obj)
-        if obj.empty and not (not_provided and not table_slice.partition_dimensions):
+        on_purpose = empty_reason(obj)
+        if obj.empty and not (on_purpose and not table_slice.partition_dimensions):
             raise EmptyOutputError(
                 f"refusing to write an empty frame to {target}: it would wipe the "
                 f"{'partition' if table_slice.partition_dimensions else 'table'} and write nothing. "

@@ -15,7 +15,7 @@ def test_definitions_load() -> None:
     "spec", list(defs.resolve_all_asset_specs()), ids=lambda s: s.key.to_user_string()
 )
 def test_every_asset_is_described_grouped_and_owned(spec: dg.AssetSpec) -> None:
-    assert spec.group_name in {"portfolio", "market_data", "ai_analysis", "monitoring"}
+    assert spec.group_name in {"portfolio", "market_data", "ai_analysis", "monitoring", "execution"}
     assert spec.key.path[0] == spec.group_name  # the key is schema/table in DuckDB
     assert spec.description and len(spec.description) > 40
     assert spec.kinds and "duckdb" in spec.kinds
@@ -56,3 +56,25 @@ def test_pipelines_cover_all_three_groups() -> None:
         for key in defs.resolve_job_def("sequential_pipeline").asset_layer.executable_asset_keys
     }
     assert keys == {"portfolio", "market_data", "ai_analysis"}
+
+
+def test_orders_go_out_only_through_execution_job() -> None:
+    execution = {
+        k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "execution"
+    }
+    assert execution == {
+        dg.AssetKey(["execution", name])
+        for name in ("order_intents", "order_submissions", "order_fills")
+    }
+    for name in (
+        "sequential_pipeline",
+        "parallel_pipeline",
+        "recommendations_job",
+        "portfolio_sync_job",
+    ):
+        assert not execution & set(defs.resolve_job_def(name).asset_layer.executable_asset_keys)
+    job = defs.resolve_job_def("execution_job")
+    assert execution <= set(job.asset_layer.executable_asset_keys)
+    assert job.tags["dagster/priority"] == "9" and job.tags["robo/queue"] == "portfolio_sync"
+    graph = defs.resolve_asset_graph()
+    assert all(graph.get(key).automation_condition is None for key in execution)

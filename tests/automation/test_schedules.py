@@ -104,7 +104,9 @@ def test_a_weekend_skips_and_run_keys_never_repeat_a_session() -> None:
 
 def test_schedules_start_running_and_target_loadable_jobs() -> None:
     for schedule_def in SCHEDULES:
-        assert schedule_def.default_status.value == "RUNNING"
+        # Orders go out on a schedule only when a user starts it.
+        expected = "STOPPED" if schedule_def.name == "execution_schedule" else "RUNNING"
+        assert schedule_def.default_status.value == expected
         assert schedule_def.execution_timezone == "America/New_York"
         assert defs.resolve_job_def(schedule_def.job_name) is not None
     assert defs.resolve_job_def("morning_prep_job").tags["dagster/priority"] == "8"

@@ -23,6 +23,7 @@ client's ``limit``. Every request is recorded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import threading
@@ -117,6 +118,10 @@ class FakeAlpaca:
         self.page_cap = {"bars": 700, "news": 7, "options": 60, "activities": 4}
         self.served_bars: list[tuple[str, str]] = []
         self.calendar_overrides: dict[str, dict[str, str] | None] = {}
+        self.orders: dict[str, dict[str, Any]] = {}  # by client_order_id
+        self.order_posts: list[dict[str, Any]] = []  # every POST /v2/orders body
+        self.order_taken: Any = None  # called with each order once taken, before the reply
+        self.reject_all: tuple[int, dict[str, Any]] | None = None
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ market
@@ -466,6 +471,108 @@ class FakeAlpaca:
             }
         return out
 
+    # ------------------------------------------------------------------ orders
+    def buying_power(self) -> float:
+        long_mv = sum(
+            h.qty * self.close(h.symbol, self.session) for h in self.holdings if h.qty > 0
+        )
+        return 2 * self.equity(self.session) - long_mv
+
+    def place_order(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """``POST /v2/orders``, as Alpaca answers it."""
+        with self.lock:
+            self.order_posts.append(body)
+        cid = str(body.get("client_order_id", ""))
+        if cid in self.orders:
+            return 422, {"code": 40010001, "message": "client_order_id must be unique"}
+        if self.reject_all is not None:
+            return self.reject_all
+        symbol, side, qty = str(body["symbol"]), str(body["side"]), float(body["qty"])
+        if symbol not in self.symbols:
+            return 422, {"code": 42210000, "message": f"asset {symbol} not found"}
+        price = self.close(symbol, self.session)
+        held = sum(h.qty for h in self.holdings if h.symbol == symbol)
+        if side == "sell" and qty > held:
+            return 403, {
+                "code": 40310000,
+                "message": f"insufficient qty available for order (requested: {qty:g}, available: {held:g})",
+                "symbol": symbol,
+            }
+        if side == "buy" and qty * price > self.buying_power():
+            return 403, {"code": 40310000, "message": "insufficient buying power"}
+        now = _time(pd.Timestamp.now(tz="UTC"))
+        order = {
+            "id": f"order-{len(self.orders) + 1:04d}-{cid[-6:]}",
+            "client_order_id": cid,
+            "created_at": now,
+            "updated_at": now,
+            "submitted_at": now,
+            "filled_at": None,
+            "asset_class": "us_equity",
+            "symbol": symbol,
+            "qty": f"{qty:g}",
+            "filled_qty": "0",
+            "filled_avg_price": None,
+            "order_class": "",
+            "order_type": body["type"],
+            "type": body["type"],
+            "side": side,
+            "time_in_force": body["time_in_force"],
+            "limit_price": body.get("limit_price"),
+            "status": "accepted",
+            "extended_hours": False,
+        }
+        with self.lock:
+            self.orders[cid] = order
+        if self.order_taken is not None:
+            self.order_taken(order)
+        return 200, order
+
+    def fill_open_orders(self) -> None:
+        """Fill every accepted order at the session's close, as the next open would:
+        the book, the cash and the fills move, so the next broker sync sees them."""
+        for cid, order in self.orders.items():
+            if order["status"] != "accepted":
+                continue
+            symbol, qty = order["symbol"], float(order["qty"])
+            price = self.close(symbol, self.session)
+            signed = qty if order["side"] == "buy" else -qty
+            holding = next((h for h in self.holdings if h.symbol == symbol), None)
+            if holding is None:
+                self.holdings.append(Holding(symbol, signed, price))
+            else:
+                if signed > 0:
+                    holding.avg_entry_price = (
+                        holding.qty * holding.avg_entry_price + signed * price
+                    ) / (holding.qty + signed)
+                holding.qty += signed
+            self.holdings = [h for h in self.holdings if abs(h.qty) > 1e-9]
+            self.cash -= signed * price
+            n = len(self.fills) + 1
+            self.fills.append(
+                {
+                    "id": f"{self.session:%Y%m%d}160000{n:03d}::{cid}",
+                    "activity_type": "FILL",
+                    "transaction_time": _time(calendar.session_close(self.session)),
+                    "type": "fill",
+                    "price": f"{price:.4f}",
+                    "qty": f"{qty:g}",
+                    "side": order["side"],
+                    "symbol": symbol,
+                    "leaves_qty": "0",
+                    "order_id": order["id"],
+                    "cum_qty": f"{qty:g}",
+                    "order_status": "filled",
+                }
+            )
+            order.update(status="filled", filled_qty=f"{qty:g}", filled_avg_price=f"{price:.4f}")
+
+    def order_by_client_id(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        order = self.orders.get(params.get("client_order_id", ""))
+        if order is None:
+            return 404, {"code": 40410000, "message": "order not found"}
+        return 200, order
+
     # ------------------------------------------------------------------ routing
     def route(self, path: str, params: dict[str, str]) -> Any:
         if path == "/v2/account":
@@ -482,6 +589,8 @@ class FakeAlpaca:
             return self.clock()
         if path == "/v2/assets":
             return self.assets()
+        if path == "/v2/orders:by_client_order_id":
+            return self.order_by_client_id(params)
         if path == "/v2/stocks/bars":
             return self.bars(params)
         if path == "/v2/stocks/snapshots":
@@ -530,7 +639,9 @@ def _handler(state: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(payload)
+            # A client killed mid-request is gone; the broker keeps what it took.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(payload)
 
         def do_GET(self) -> None:
             url = urlparse(self.path)
@@ -560,7 +671,39 @@ def _handler(state: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             if body is None:
                 self._send(404, {"code": 40410000, "message": f"route not found: {url.path}"})
                 return
+            if isinstance(body, tuple):
+                self._send(*body)
+                return
             self._send(200, body)
+
+        def do_POST(self) -> None:
+            url = urlparse(self.path)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            length = int(headers.get("content-length", "0"))
+            raw = self.rfile.read(length).decode() if length else ""
+            with state.lock:
+                state.requests.append((url.path, {}, headers))
+            if (
+                headers.get("apca-api-key-id") != KEY_ID
+                or headers.get("apca-api-secret-key") != SECRET_KEY
+            ):
+                self._send(401, {"code": 40110000, "message": "request is not authorized"})
+                return
+            if url.path != "/v2/orders":
+                self._send(404, {"code": 40410000, "message": f"route not found: {url.path}"})
+                return
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._send(400, {"code": 40010000, "message": "request body format is invalid"})
+                return
+            missing = [
+                k for k in ("symbol", "qty", "side", "type", "time_in_force") if k not in body
+            ]
+            if missing:
+                self._send(422, {"code": 40010001, "message": f"{missing[0]} is required"})
+                return
+            self._send(*state.place_order(body))
 
     return Handler
 

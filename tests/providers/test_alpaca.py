@@ -73,7 +73,8 @@ REALIZED = 1000.0 - 100.0 + 50.0
 
 
 def new_state() -> FakeAlpaca:
-    return FakeAlpaca(SESSION, SYMBOLS, list(HOLDINGS), list(FILLS), cash=60_000.0)
+    holdings = [Holding(h.symbol, h.qty, h.avg_entry_price) for h in HOLDINGS]  # fills move them
+    return FakeAlpaca(SESSION, SYMBOLS, holdings, [dict(f) for f in FILLS], cash=60_000.0)
 
 
 @pytest.fixture()

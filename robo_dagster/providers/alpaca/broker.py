@@ -24,22 +24,41 @@ import datetime as dt
 import pandas as pd
 from pydantic import Field
 
+from robo_dagster import redaction
 from robo_dagster.domain import calendar
 from robo_dagster.domain.portfolio import POSITION_COLUMNS, Ledger, replay_trades
-from robo_dagster.providers.alpaca.connection import AlpacaConnection, parse_list
+from robo_dagster.providers.alpaca.connection import AlpacaConnection, parse, parse_list
 from robo_dagster.providers.alpaca.market_data import naive_utc, new_york_date
 from robo_dagster.providers.alpaca.models import (
     Account,
     CalendarDay,
     Clock,
     FillActivity,
+    Order,
     PortfolioHistory,
     Position,
 )
 from robo_dagster.providers.broker import BrokerProvider, RiskLimits
-from robo_dagster.providers.errors import ProviderError
+from robo_dagster.providers.errors import ProviderError, ProviderNotFound
+from robo_dagster.providers.orders import DuplicateOrder, OrderRejected, OrderRequest, OrderState
 
 FILL_COLUMNS = ["date", "symbol", "side", "quantity", "price", "commission", "filled_at", "fill_id"]
+
+
+def order_state(order: Order) -> OrderState:
+    """An Alpaca order as the broker-neutral ``OrderState``."""
+    return OrderState(
+        client_order_id=order.client_order_id,
+        broker_order_id=order.id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.qty or 0.0,
+        status=order.status,
+        filled_quantity=order.filled_qty,
+        filled_average_price=order.filled_avg_price,
+        submitted_at=order.submitted_at,
+        updated_at=order.updated_at,
+    )
 
 
 def fills_frame(fills: list[FillActivity]) -> pd.DataFrame:
@@ -177,6 +196,44 @@ class AlpacaBroker(BrokerProvider):
             }
         )
         return frame.dropna(subset=["equity"]).reset_index(drop=True)
+
+    def untradable(self, symbols: list[str]) -> dict[str, str]:
+        tradable = set(self.connection.assets().query("tradable")["symbol"])
+        return {s: "not an active, tradable asset at Alpaca" for s in symbols if s not in tradable}
+
+    def submit(self, order: OrderRequest) -> OrderState:
+        """``POST /v2/orders``: a day order for whole shares. A 422 "client_order_id must
+        be unique" is a ``DuplicateOrder``; any other refusal (403 insufficient buying
+        power or quantity, 422 invalid) an ``OrderRejected`` with Alpaca's message."""
+        body: dict[str, object] = {
+            "symbol": order.symbol,
+            "qty": str(order.quantity),
+            "side": order.side,
+            "type": order.order_type,
+            "time_in_force": order.time_in_force,
+            "client_order_id": order.client_order_id,
+        }
+        if order.limit_price is not None:
+            body["limit_price"] = f"{order.limit_price:g}"
+        status, reply = self.connection.post_json("trading", "/v2/orders", body)
+        if status >= 400:
+            message = redaction.shorten(str(reply.get("message", reply)), 300)
+            if status == 422 and "unique" in message.lower():
+                raise DuplicateOrder(f"{order.client_order_id}: {message}")
+            raise OrderRejected(f"HTTP {status}: {message}")
+        return order_state(parse("Alpaca trading API /v2/orders", Order, reply))
+
+    def find_order(self, client_order_id: str) -> OrderState | None:
+        try:
+            order = self.connection.get_model(
+                "trading",
+                "/v2/orders:by_client_order_id",
+                Order,
+                {"client_order_id": client_order_id},
+            )
+        except ProviderNotFound:
+            return None
+        return order_state(order)
 
     def calendar_disagreements(self, start: dt.date, end: dt.date) -> list[str]:
         """Where Alpaca's ``/v2/calendar`` and ``/v2/clock`` disagree with XNYS."""

@@ -29,16 +29,25 @@ they travel in the request headers, are excluded from ``repr``, and are register
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, TypeVar
 
 import httpx
+import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import BaseModel, Field, ValidationError
 
 from robo_dagster import redaction, settings
-from robo_dagster.providers.errors import ProviderAuthError, ProviderError, ProviderUnavailable
+from robo_dagster.providers.alpaca.models import Asset
+from robo_dagster.providers.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderNotFound,
+    ProviderUnavailable,
+)
 
 Api = Literal["trading", "data"]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -47,6 +56,10 @@ MAX_PAGES = 10_000
 # A Retry-After longer than this is clamped: an asset should not sleep for an hour.
 MAX_RETRY_AFTER_S = 300.0
 USER_AGENT = "robo-dagster"
+ASSET_CACHE_S = 900.0
+
+_assets_lock = threading.Lock()
+_assets_cache: dict[str, tuple[float, pd.DataFrame]] = {}
 
 
 def retry_after_s(headers: httpx.Headers, now: float | None = None) -> float | None:
@@ -101,6 +114,29 @@ class AlpacaConnection(ConfigurableResource):
     feed: Literal["iex", "sip"] = Field(default="iex", description="Stock data feed.")
     timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout, seconds.")
 
+    def assets(self) -> pd.DataFrame:
+        """Alpaca's active US equities (symbol, name, tradable), cached for 15 minutes per
+        account: sensors ask for the universe every few seconds."""
+        key = hashlib.sha256(f"{self.trading_url}|{self.key_id}".encode()).hexdigest()
+        with _assets_lock:
+            cached = _assets_cache.get(key)
+            if cached and cached[0] > time.monotonic():
+                return cached[1]
+        body = self.get_json(
+            "trading", "/v2/assets", {"status": "active", "asset_class": "us_equity"}
+        )
+        assets = parse_list("Alpaca trading API /v2/assets", Asset, body)
+        frame = pd.DataFrame(
+            {
+                "symbol": [a.symbol for a in assets],
+                "name": [a.name for a in assets],
+                "tradable": [a.tradable and a.status == "active" for a in assets],
+            }
+        ).drop_duplicates("symbol")
+        with _assets_lock:
+            _assets_cache[key] = (time.monotonic() + ASSET_CACHE_S, frame)
+        return frame
+
     def _base(self, api: Api) -> str:
         return (self.trading_url if api == "trading" else self.data_url).rstrip("/")
 
@@ -126,15 +162,42 @@ class AlpacaConnection(ConfigurableResource):
         client: httpx.Client | None = None,
     ) -> Any:
         """GET ``path`` and return its decoded JSON, or raise the error its answer means."""
+        response = self._send("GET", api, path, params=params, client=client)
+        return self._decode(f"Alpaca {api} API {path}", response)
+
+    def post_json(self, api: Api, path: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        """POST ``body`` as JSON. A 2xx, or a business refusal (an Alpaca error body with a
+        ``code``: insufficient buying power, a duplicate ``client_order_id``), comes back
+        as (status, decoded body) for the caller to read; anything else raises as a GET's
+        answer would. A gateway 401/403 has no ``code`` and stays an auth error."""
+        where = f"Alpaca {api} API {path}"
+        response = self._send("POST", api, path, body=body)
+        if 400 <= response.status_code < 500 and response.status_code not in (401, 429):
+            try:
+                refusal = response.json()
+            except ValueError:
+                refusal = None
+            if isinstance(refusal, dict) and "code" in refusal:
+                return response.status_code, refusal
+        return response.status_code, self._decode(where, response)
+
+    def _send(
+        self,
+        method: str,
+        api: Api,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        client: httpx.Client | None = None,
+    ) -> httpx.Response:
         url = f"{self._base(api)}{path}"
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         where = f"Alpaca {api} API {path}"
         try:
             if client is None:
                 with self.client() as own:
-                    response = own.get(url, params=clean)
-            else:
-                response = client.get(url, params=clean)
+                    return own.request(method, url, params=clean, json=body)
+            return client.request(method, url, params=clean, json=body)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(
                 f"{where}: no answer within {self.timeout_s:g} s ({type(exc).__name__})"
@@ -144,7 +207,6 @@ class AlpacaConnection(ConfigurableResource):
                 f"{where}: connection failed ({type(exc).__name__}: "
                 f"{redaction.shorten(str(exc), MAX_ERROR_CHARS)})"
             ) from None
-        return self._decode(where, response)
 
     def _decode(self, where: str, response: httpx.Response) -> Any:
         status = response.status_code
@@ -178,6 +240,8 @@ class AlpacaConnection(ConfigurableResource):
             )
         if status >= 500:
             raise ProviderUnavailable(f"{where}: server error (HTTP {status}: {message})")
+        if status == 404:
+            raise ProviderNotFound(f"{where}: HTTP 404: {message}")
         raise ProviderError(f"{where}: HTTP {status}: {message}")
 
     @staticmethod

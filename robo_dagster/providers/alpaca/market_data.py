@@ -24,10 +24,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
-import threading
-import time
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -43,7 +40,6 @@ from robo_dagster.providers.alpaca.connection import (
     parse,
 )
 from robo_dagster.providers.alpaca.models import (
-    Asset,
     BarsPage,
     NewsPage,
     OptionSnapshotsPage,
@@ -66,13 +62,9 @@ NEWS_PAGE_LIMIT = 50
 OPTION_PAGE_LIMIT = 1_000
 OPTION_DAYS = (7, 120)
 OPTION_MONEYNESS = (0.8, 1.2)
-ASSET_CACHE_S = 900.0
 OCC_SYMBOL = re.compile(
     r"^(?P<root>[A-Z0-9.]{1,6})(?P<expiry>\d{6})(?P<type>[CP])(?P<strike>\d{8})$"
 )
-
-_assets_lock = threading.Lock()
-_assets_cache: dict[str, tuple[float, pd.DataFrame]] = {}
 
 
 def rfc3339(moment: pd.Timestamp) -> str:
@@ -128,44 +120,16 @@ class AlpacaMarketData(HeadlineSource):
         return "add them to ROBO_WATCHLIST (they must be active, tradable Alpaca assets)"
 
     # ------------------------------------------------------------------ universe
-    def _assets(self) -> pd.DataFrame:
-        """Alpaca's active US equities (symbol, name, tradable), cached for 15 minutes:
-        sensors ask for the universe every few seconds."""
-        key = hashlib.sha256(
-            f"{self.connection.trading_url}|{self.connection.key_id}".encode()
-        ).hexdigest()
-        with _assets_lock:
-            cached = _assets_cache.get(key)
-            if cached and cached[0] > time.monotonic():
-                return cached[1]
-        body = self.connection.get_json(
-            "trading", "/v2/assets", {"status": "active", "asset_class": "us_equity"}
-        )
-        if not isinstance(body, list):
-            raise ProviderError("Alpaca trading API /v2/assets: malformed reply: expected an array")
-        assets = [
-            parse(f"Alpaca trading API /v2/assets item {i}", Asset, a) for i, a in enumerate(body)
-        ]
-        frame = pd.DataFrame(
-            {
-                "symbol": [a.symbol for a in assets],
-                "name": [a.name for a in assets],
-                "tradable": [a.tradable and a.status == "active" for a in assets],
-            }
-        ).drop_duplicates("symbol")
-        with _assets_lock:
-            _assets_cache[key] = (time.monotonic() + ASSET_CACHE_S, frame)
-        return frame
-
     def _supplement(self) -> ReportFiles | None:
         return ReportFiles(self.supplement_dir) if self.supplement_dir else None
 
     def universe(self, held: Sequence[str] = ()) -> pd.DataFrame:
         watch = validate_symbols(list(self.watchlist))
         wanted = validate_symbols([*SEED_SYMBOLS, BENCHMARK_SYMBOL, *watch, *held])
-        assets = self._assets().set_index("symbol")
+        assets = self.connection.assets().set_index("symbol")
         listed = assets.reindex(wanted)
-        unknown = [s for s, ok in zip(wanted, listed["tradable"], strict=True) if ok is not True]
+        tradable = set(assets.index[assets["tradable"].astype(bool)])
+        unknown = [s for s in wanted if s not in tradable]
         if unknown:
             raise UnknownSymbolError(
                 f"{', '.join(unknown)}: not an active, tradable asset at Alpaca "

@@ -183,3 +183,20 @@ class OptionSnapshot(_Wire):
 class OptionSnapshotsPage(_Wire):
     snapshots: dict[str, OptionSnapshot]
     next_page_token: str | None = None
+
+
+class Order(_Wire):
+    """``POST /v2/orders`` and ``GET /v2/orders:by_client_order_id``."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    status: str
+    qty: float | None = None
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    limit_price: float | None = None
+    submitted_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None

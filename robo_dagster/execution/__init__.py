@@ -1,0 +1,1 @@
+"""The end of the chain: order intents from checked recommendations, and their submission."""
