@@ -286,6 +286,15 @@ def test_the_kill_switch_skips_submission_and_says_why(
     )
     assert not check.passed and check.description == "trading halted: ROBO_TRADING_HALTED is set"
     assert desk.state.order_posts == []
+    # The alert says it: a CRITICAL alert naming the check and the switch.
+    from robo_dagster.monitoring import sensor as alerts
+
+    batch = alerts.read_events(desk.instance, after=-1, limit=10_000)
+    records, tags = alerts.with_run_context(desk.instance, batch.records)
+    raised = {r.alert.fingerprint: r.alert for r in alerts.alerts_from_records(records, tags)[0]}
+    alert = raised["check:execution/order_intents:trading_allowed"]
+    assert alert.severity.name == "CRITICAL"
+    assert "ROBO_TRADING_HALTED is set" in alert.message
 
 
 def test_a_critical_risk_assessment_halts_trading() -> None:
