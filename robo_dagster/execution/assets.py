@@ -85,6 +85,14 @@ PLACED = ("submitted", "already_placed")
 OPEN_STATUSES_LIST = sorted(OPEN_STATUSES)
 
 
+def typed(frame: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
+    """``frame``'s columns in ``schema`` order and types: a text column that is all null
+    (no broker id in a dry run) still reaches DuckDB as text, not as type NULL."""
+    return frame[list(schema)].astype(
+        {c: "string" if t == "object" else t for c, t in schema.items()}
+    )
+
+
 def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
@@ -101,34 +109,35 @@ def session_orders(warehouse: DuckDBWarehouse, session: dt.date) -> pd.DataFrame
 
 
 def order_ticket(intents: pd.DataFrame, equity: float, mode: str) -> str:
-    """The intents as a trader reads them: what, how much, why, and the day's totals."""
+    """The intents as a trader reads them: what and how much in a narrow table, then why
+    for every order that is not going out as asked, then the day's totals."""
     live = intents[intents["quantity"] > 0]
-    buys = float(live.loc[live["side"] == "buy", "notional"].sum())
-    sells = float(live.loc[live["side"] == "sell", "notional"].sum())
+    buys = round(float(live.loc[live["side"] == "buy", "notional"].sum()), 2)
+    sells = round(float(live.loc[live["side"] == "sell", "notional"].sum()), 2)
+    shown = pd.DataFrame(
+        {
+            "symbol": intents["symbol"],
+            "side": intents["side"],
+            "shares": intents["quantity"].map("{:,.0f}".format),
+            "type": intents["order_type"]
+            + intents["limit_price"].map(lambda v: "" if pd.isna(v) else f" {v:,.2f}"),
+            "notional": intents["notional"].map("{:,.2f}".format),
+            "weight before": intents["weight_before"].map("{:.1%}".format),
+            "after": intents["weight_after"].map("{:.1%}".format),
+            "status": intents["status"],
+        }
+    )
+    notes = intents[intents["status"] != "ready"]
     lines = [
         f"# Order ticket: {len(live)} order(s) for {intents['trade_date'].iloc[0]:%Y-%m-%d}",
         f"Mode **{mode}**. Buys {buys:,.2f}, sells {sells:,.2f}, net cash {sells - buys:+,.2f}; "
         f"turnover {(buys + sells) / equity:.1%} of equity.",
+        shown.to_markdown(index=False),
     ]
-    shown = intents.assign(
-        weight=intents["weight_before"].map("{:.1%}".format)
-        + " → "
-        + intents["weight_after"].map("{:.1%}".format),
-        limit=intents["limit_price"].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}"),
-    )[
-        [
-            "symbol",
-            "side",
-            "quantity",
-            "order_type",
-            "limit",
-            "notional",
-            "weight",
-            "status",
-            "reason",
-        ]
-    ]
-    lines.append(shown.to_markdown(index=False, floatfmt=",.2f"))
+    if len(notes):
+        lines.append(
+            "\n".join(f"- **{r.symbol}** {r.status}: {r.reason}" for r in notes.itertuples())
+        )
     return "\n\n".join(lines)
 
 
@@ -228,7 +237,9 @@ def order_intents(
             "orders": len(live),
             "refused": int((intents["status"] == "refused").sum()),
             "clipped": int((intents["status"] == "clipped").sum()),
-            "turnover_pct": MetadataValue.float(float(live["notional"].sum()) / equity),
+            "turnover_pct": MetadataValue.float(
+                round(100 * float(live["notional"].sum()) / equity, 2)
+            ),
             "mode": MetadataValue.text(mode),
             "ticket": MetadataValue.md(order_ticket(intents, equity, mode)),
         },
@@ -332,7 +343,7 @@ def order_submissions(
         frame = empty_result(SUBMISSION_SCHEMA, "no order to send")
         yield Output(frame, metadata={"mode": MetadataValue.text(mode), "orders": 0})
         return
-    frame = pd.DataFrame(records)[list(SUBMISSION_SCHEMA)]
+    frame = typed(pd.DataFrame(records), SUBMISSION_SCHEMA)
     record_submissions(warehouse, frame)
     counts = frame["outcome"].value_counts().to_dict()
     yield Output(
@@ -392,7 +403,7 @@ def order_fills(broker: BrokerProvider, warehouse: DuckDBWarehouse) -> Output[pd
     if not rows:
         frame = empty_result(FILL_SCHEMA, "the broker reports none of the placed orders")
         return Output(frame, metadata={"orders": 0, "open": 0})
-    frame = pd.DataFrame(rows)[list(FILL_SCHEMA)].sort_values("client_order_id", ignore_index=True)
+    frame = typed(pd.DataFrame(rows), FILL_SCHEMA).sort_values("client_order_id", ignore_index=True)
     open_orders = int(frame["status"].isin(OPEN_STATUSES_LIST).sum())
     return Output(
         frame,

@@ -59,9 +59,9 @@ def orders_within_limits(
         description="within limits" if not problems else "; ".join(problems),
         metadata={
             "orders": len(live),
-            "turnover_pct": MetadataValue.float(turnover / equity),
-            "max_daily_turnover_pct": MetadataValue.float(limits.max_daily_turnover_pct),
-            "max_order_pct": MetadataValue.float(limits.max_order_pct),
+            "turnover_pct": MetadataValue.float(round(100 * turnover / equity, 2)),
+            "max_daily_turnover_pct": MetadataValue.float(100 * limits.max_daily_turnover_pct),
+            "max_order_pct": MetadataValue.float(100 * limits.max_order_pct),
             "breaches": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_"),
         },
     )
@@ -106,7 +106,11 @@ def trading_allowed(risk_assessment: pd.DataFrame) -> AssetCheckResult:
     return AssetCheckResult(
         passed=not reasons,
         severity=AssetCheckSeverity.ERROR,
-        description="trading allowed" if not reasons else "trading halted: " + "; ".join(reasons),
+        description=(
+            f"trading allowed (risk assessment {severity}; only CRITICAL halts trading)"
+            if not reasons
+            else "trading halted: " + "; ".join(reasons)
+        ),
         metadata={
             "halted_by_switch": settings.trading_halted(),
             "risk_severity": MetadataValue.text(severity),
