@@ -10,8 +10,10 @@ shortened, so that a truncated echo cannot leave a prefix of a key behind.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+from urllib.parse import urlsplit
 
 REDACTED = "[redacted]"
 MIN_RUN = 8
@@ -25,7 +27,7 @@ TOKEN_PATTERNS = (
 
 _lock = threading.Lock()
 _windows: set[str] = set()
-_short: set[str] = set()
+_exact: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
@@ -35,17 +37,61 @@ def register_secret(value: str | None) -> None:
         return
     with _lock:
         if len(value) < MIN_RUN:
-            _short.add(value)
+            _exact.add(value)
             return
         _windows.update(value[i : i + MIN_RUN] for i in range(len(value) - MIN_RUN + 1))
+
+
+def register_exact(value: str | None) -> None:
+    """Remember ``value`` to be replaced where it appears whole (a webhook's full URL,
+    whose scheme and host alone are no secret)."""
+    if value and len(value) > 1:
+        with _lock:
+            _exact.add(value)
+
+
+def register_url(url: str | None) -> None:
+    """A URL whose path and query are the secret (a webhook): the whole URL and its path
+    are replaced where they appear, and any 8-character run of a long path segment or of
+    the query, wherever it appears. Its scheme and host are no secret."""
+    if not url:
+        return
+    parsed = urlsplit(url)
+    for whole in {url, url.rstrip("/"), parsed.path}:
+        if len(whole.strip("/?")) > 0:
+            register_exact(whole)
+    for part in [*parsed.path.split("/"), parsed.query]:
+        if len(part) >= MIN_RUN:
+            register_secret(part)
+
+
+_from_environment = False
+
+
+def _register_environment() -> None:
+    """Every secret the environment configures, once per process: so that a sensor, the
+    CLI or a run redacts a key even before the resource that uses it is built."""
+    global _from_environment
+    if _from_environment:
+        return
+    _from_environment = True
+    from robo_dagster.settings import SECRET_URL_VARIABLES, SECRET_VARIABLES
+
+    for name in SECRET_VARIABLES:
+        register_secret(os.environ.get(name))
+    for name in SECRET_URL_VARIABLES:
+        register_url(os.environ.get(name))
 
 
 def redact(text: str) -> str:
     """``text`` with every registered secret run and credential-like token replaced."""
     if not text:
         return text
+    _register_environment()
     with _lock:
-        windows, short = set(_windows), set(_short)
+        windows, exact = set(_windows), set(_exact)
+    for secret in sorted(exact, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
     if windows and len(text) >= MIN_RUN:
         hidden = bytearray(len(text))
         for i in range(len(text) - MIN_RUN + 1):
@@ -65,8 +111,6 @@ def redact(text: str) -> str:
                         i += 1
                     parts.append(text[start:i])
             text = "".join(parts)
-    for secret in sorted(short, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
     for pattern in TOKEN_PATTERNS:
         text = pattern.sub(REDACTED, text)
     return text

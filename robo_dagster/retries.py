@@ -20,7 +20,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, RetryRequested
 
-from robo_dagster import settings
+from robo_dagster import redaction, settings
 from robo_dagster.automation.queues import Queue
 from robo_dagster.providers import ProviderUnavailable
 
@@ -41,23 +41,56 @@ def retry_delay(
     return max(jittered, retry_after or 0.0)
 
 
+class RedactedError(RuntimeError):
+    """An error whose message carried a secret: raised in its place, with the secret
+    removed and the original (and its traceback's messages) left behind."""
+
+
 @contextmanager
 def provider_retries(context: AssetExecutionContext, queue: Queue) -> Iterator[None]:
     """Turn a transient provider failure inside the block into a delayed step retry,
-    up to the queue's ``max_retries``; after the last one the failure stands."""
+    up to the queue's ``max_retries``; after the last one the failure stands. Any error
+    whose text holds a secret leaves the step redacted (``robo_dagster.redaction``), so
+    neither the event log nor the compute log ever sees it."""
     try:
         yield
+    except RetryRequested:
+        raise
     except ProviderUnavailable as exc:
         attempt = context.retry_number
+        said = redaction.redact(str(exc))
         if attempt >= queue.max_retries:
-            context.log.error(f"{exc}; no retry left ({queue.max_retries} in {queue.name})")
+            context.log.error(f"{said}; no retry left ({queue.max_retries} in {queue.name})")
+            _raise_redacted(exc)
             raise
         wait = retry_delay(queue, attempt, exc.retry_after)
         context.log.warning(
-            f"{exc}; retry {attempt + 1} of {queue.max_retries} in {wait:.1f} s "
+            f"{said}; retry {attempt + 1} of {queue.max_retries} in {wait:.1f} s "
             f"(queue {queue.name}, backoff x{queue.backoff_factor:g})"
         )
-        raise RetryRequested(max_retries=queue.max_retries, seconds_to_wait=wait) from exc
+        # The retry carries no exception chain: the cause's text is logged above, redacted.
+        raise RetryRequested(max_retries=queue.max_retries, seconds_to_wait=wait) from None
+    except Exception as exc:
+        _raise_redacted(exc)
+        raise
+
+
+def _raise_redacted(exc: BaseException) -> None:
+    """Raise a ``RedactedError`` in place of ``exc`` when its text, or that of any error
+    in its chain, holds a secret."""
+    chain = "\n".join(str(e) for e in _chain(exc))
+    if redaction.redact(chain) != chain:
+        raise RedactedError(f"{type(exc).__name__}: {redaction.redact(str(exc))}") from None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def retrying(fn: Callable[..., Any], queue: Queue) -> Callable[..., Any]:

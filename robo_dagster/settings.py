@@ -11,6 +11,7 @@ import math
 import os
 from pathlib import Path
 
+from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import DEFAULT_WATCHLIST
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -38,9 +39,15 @@ def duckdb_path() -> str:
     return str(path)
 
 
+MAX_SEED = 2**63 - 1  # the simulator hashes the seed into 64-bit keys
+
+
 def seed() -> int:
-    """``ROBO_SEED``: the simulated market's seed (default 7)."""
-    return _int_env("ROBO_SEED", 7, minimum=0)
+    """``ROBO_SEED``: the simulated market's seed (default 7), from 0 to 2**63 - 1."""
+    value = _int_env("ROBO_SEED", 7, minimum=0)
+    if value > MAX_SEED:
+        raise ValueError(f"ROBO_SEED={value} must be at most {MAX_SEED} (2**63 - 1)")
+    return value
 
 
 def universe_size() -> int:
@@ -62,14 +69,25 @@ def portfolio_file() -> str:
 
 
 def as_of() -> str | None:
-    """``ROBO_AS_OF``: pin "today" to a date (YYYY-MM-DD) for reproducible runs."""
+    """``ROBO_AS_OF``: pin "today" to a date (YYYY-MM-DD) for reproducible runs. A date
+    after today (a session that has not happened) or outside the exchange calendar is
+    refused with the variable's name."""
     raw = os.environ.get("ROBO_AS_OF")
     if not raw:
         return None
     try:
-        return dt.date.fromisoformat(raw).isoformat()
+        day = dt.date.fromisoformat(raw)
     except ValueError as exc:
         raise ValueError(f"ROBO_AS_OF={raw!r} is not a date of the form YYYY-MM-DD") from exc
+    if day > dt.date.today():
+        raise ValueError(f"ROBO_AS_OF={raw!r} is after today: that session has not happened yet")
+    first = calendar.exchange_calendar().first_session.date()
+    if day < first:
+        raise ValueError(
+            f"ROBO_AS_OF={raw!r} is before the exchange calendar's first session {first}; "
+            "set ROBO_HISTORY_START earlier"
+        )
+    return day.isoformat()
 
 
 DEFAULT_PRICE_MOVE_THRESHOLD_PCT = 3.0
@@ -124,6 +142,17 @@ def _int_env(name: str, default: int, *, minimum: int) -> int:
         raise ValueError(f"{name}={value} must be at least {minimum}")
     return value
 
+
+# The variables that hold secrets: their values are redacted from every message, in
+# every process (``robo_dagster.redaction``), whether or not a resource uses them yet.
+SECRET_VARIABLES = (
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "APCA_API_KEY_ID",
+    "APCA_API_SECRET_KEY",
+    "ROBO_API_TOKENS",
+)
+SECRET_URL_VARIABLES = ("ROBO_ALERT_WEBHOOK_URL",)
 
 ANALYSTS = ("rules", "anthropic", "openai")
 API_KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}

@@ -19,6 +19,9 @@ from tests.conftest import AS_OF
         ("ROBO_SEED", "1.5", "ROBO_SEED='1.5' is not a whole number"),
         ("ROBO_AS_OF", "yesterday", "ROBO_AS_OF='yesterday' is not a date"),
         ("ROBO_DUCKDB_PATH", "/tmp/portfolio.duckdb", "may not be named after one of the schemas"),
+        ("ROBO_AS_OF", "2999-01-04", "ROBO_AS_OF='2999-01-04' is after today"),
+        ("ROBO_AS_OF", "1900-01-02", "ROBO_AS_OF='1900-01-02' is before the exchange calendar"),
+        ("ROBO_SEED", str(2**70), "ROBO_SEED=1180591620717411303424 must be at most"),
     ],
 )
 def test_bad_environment_values_are_refused(
@@ -77,6 +80,36 @@ BASE = {"account_id": "T-1", "opening_cash": 1000.0, "opened_on": "2026-01-02"}
             },
             "malformed ticker",
         ),
+        # Numbers must be numbers: true is not one share, "5" is not five.
+        (
+            {
+                **BASE,
+                "trades": [
+                    {"date": "2026-01-05", "symbol": "AAPL", "side": "BUY", "quantity": True}
+                ],
+            },
+            r"trades\.0\.quantity\n  Input should be a valid number",
+        ),
+        ({**BASE, "opening_cash": "1000"}, "opening_cash"),
+        # Non-finite numbers are refused everywhere in the file.
+        (
+            '{"account_id": "T-1", "opening_cash": 1e999, "opened_on": "2026-01-02"}',
+            "finite number",
+        ),
+        ({**BASE, "limits": {"var_95_limit_pct": float("nan")}}, "finite number"),
+        # Free text is bounded: no 10 MB account id in the UI.
+        ({**BASE, "account_id": "A" * 10_000_000}, "account_id"),
+        ({**BASE, "currency": "dollars"}, "currency"),
+        ({**BASE, "opened_on": "2026-11-30"}, "opened_on 2026-11-30 is after the market's session"),
+        (
+            {
+                **BASE,
+                "trades": [{"date": "2025-12-31", "symbol": "AAPL", "side": "BUY", "quantity": 1}],
+            },
+            "trades before the account opened on 2026-01-02: AAPL on 2025-12-31",
+        ),
+        ({**BASE, "limits": {"max_positon_weight": 0.2}}, "max_positon_weight"),
+        ({**BASE, "nickname": "x"}, "nickname"),
     ],
 )
 def test_a_malformed_portfolio_file_names_the_problem(
@@ -212,3 +245,40 @@ def test_definitions_load_on_alpaca_without_keys_and_a_run_names_the_variable(
     assert "definitions load" in run.stdout, output[-2000:]
     assert "loaded True" not in run.stdout
     assert "APCA_API_KEY_ID" in output, output[-2000:]
+
+
+def test_metadata_previews_are_bounded() -> None:
+    import pandas as pd
+
+    from robo_dagster.metadata import MAX_CELL_CHARS, markdown_preview, markdown_record
+
+    huge = "A" * 10_000_000
+    preview = markdown_preview(pd.DataFrame({"account_id": [huge], "cash": [1.0]})).value
+    record = markdown_record({"account_id": huge, "cash": 1.0}).value
+    for text in (preview, record):
+        assert len(text) < 1_000
+        assert "A" * MAX_CELL_CHARS not in text and "…" in text
+    wide = pd.DataFrame({"c": [f"row {i} " + "x" * 100 for i in range(500)]})
+    assert len(markdown_preview(wide, rows=500).value) <= 20_100
+
+
+def test_an_as_of_on_a_holiday_says_what_the_market_date_became() -> None:
+    note = SimulatedMarketData(as_of="2026-11-26").as_of_note()
+    assert note == (
+        "ROBO_AS_OF 2026-11-26: Thursday 2026-11-26: Thanksgiving, the exchange is closed; "
+        "the market's date is the session before, 2026-11-25"
+    )
+    assert SimulatedMarketData(as_of="2026-11-25").as_of_note() is None
+
+
+def test_the_universe_shows_the_market_date_a_holiday_rolled_back_to(tmp_path: Path) -> None:
+    from dagster import materialize
+
+    from robo_dagster.market_data.assets import universe
+    from robo_dagster.resources import build_resources
+
+    resources = build_resources(str(tmp_path / "robo.duckdb"), as_of="2026-11-26")
+    result = materialize([universe], resources=resources)
+    metadata = result.asset_materializations_for_node("market_data__universe")[0].metadata
+    assert "Thanksgiving" in metadata["market_date"].value
+    assert "2026-11-25" in metadata["market_date"].value

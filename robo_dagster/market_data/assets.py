@@ -35,7 +35,9 @@ QUARANTINE_TABLE = "market_data.price_bars_quarantine"
 
 
 @market_data_asset(deps=[["portfolio", "account_balances"]])
-def universe(market: MarketDataProvider, broker: BrokerProvider) -> Output[pd.DataFrame]:
+def universe(
+    context: AssetExecutionContext, market: MarketDataProvider, broker: BrokerProvider
+) -> Output[pd.DataFrame]:
     """The tradable universe, as the source serves it: on the simulator, the seed's five
     symbols, the SPY benchmark, the watchlist and, for benchmarks, generated symbols
     (``ROBO_UNIVERSE_SIZE``); on files, the symbols in the folder; on Alpaca, the seed's
@@ -52,10 +54,14 @@ def universe(market: MarketDataProvider, broker: BrokerProvider) -> Output[pd.Da
         )
     frame["is_held"] = frame["symbol"].isin(set(held))
     no_sector = frame.loc[frame["sector"].isna(), "symbol"].tolist()
+    note = market.as_of_note()
+    if note:
+        context.log.warning(note)
     return Output(
         frame,
         metadata={
             "source": MetadataValue.text(market.describe()),
+            "market_date": MetadataValue.text(note or str(market.session())),
             "symbols": len(frame),
             "watchlist": MetadataValue.text(", ".join(frame.loc[frame["on_watchlist"], "symbol"])),
             "held": MetadataValue.text(", ".join(frame.loc[frame["is_held"], "symbol"])),

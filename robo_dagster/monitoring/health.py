@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 from dagster import DagsterInstance
 
+from robo_dagster import redaction
 from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Alert, Severity
 from robo_dagster.warehouse.locking import database_lock
 
@@ -55,7 +56,7 @@ class HealthItem:
 
 
 def _error(exc: BaseException) -> str:
-    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    first = next((line for line in redaction.redact(str(exc)).splitlines() if line.strip()), "")
     return f"{type(exc).__name__}: {first.strip()}"[:MAX_DETAIL_CHARS]
 
 

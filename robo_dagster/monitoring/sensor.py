@@ -65,7 +65,7 @@ from dagster import (
     sensor,
 )
 
-from robo_dagster import settings
+from robo_dagster import redaction, settings
 from robo_dagster.monitoring.alerts import (
     MAX_MESSAGE_CHARS,
     Alert,
@@ -145,7 +145,9 @@ def _root_error(error: Any) -> str:
 
 
 def _message(text: str) -> str:
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+    """An alert's text, redacted before it is cut (a cut key is still a key)."""
+    clean = redaction.redact(text)
+    return clean if len(clean) <= MAX_MESSAGE_CHARS else clean[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
 def _at(record: EventLogRecord) -> dt.datetime:

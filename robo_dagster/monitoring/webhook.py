@@ -23,7 +23,6 @@ import email.utils
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Any
 import httpx
 from dagster import EnvVar
 
-from robo_dagster import settings
+from robo_dagster import redaction, settings
 from robo_dagster.monitoring.alerts import Alert, Severity
 
 logger = logging.getLogger(__name__)
@@ -40,7 +39,6 @@ logger = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 30.0
 MAX_ALERTS_PER_MESSAGE = 20
 MAX_ERROR_CHARS = 200
-REDACTED = "<webhook>"
 EMOJI = {
     Severity.INFO: ":information_source:",
     Severity.WARNING: ":warning:",
@@ -59,35 +57,19 @@ def _jitter() -> float:
     return random.random()
 
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
 def redact(text: str) -> str:
-    """``text`` with every registered webhook URL (and its token-bearing path) replaced."""
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+    """``text`` with every registered secret removed (``robo_dagster.redaction``)."""
+    return redaction.redact(text)
 
 
 def _register_secret(url: httpx.URL) -> None:
-    candidates = {str(url), str(url).rstrip("/")}
-    path = url.raw_path.decode("ascii", "replace")
-    if len(path.strip("/?")) > 0:
-        candidates.add(path)
-        candidates.add(url.path)
-    with _secrets_lock:
-        _secrets.update(c for c in candidates if len(c) > 1)
+    redaction.register_url(str(url))
 
 
 class _RedactWebhookUrls(logging.Filter):
     """Rewrites a log record whose text contains a webhook URL; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _secrets:
-            return True
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:

@@ -1,5 +1,7 @@
 """The broker: account and positions. The default is a paper broker fed by a file."""
 
+from __future__ import annotations
+
 import datetime as dt
 import json
 from pathlib import Path
@@ -7,7 +9,7 @@ from typing import Literal
 
 import pandas as pd
 from dagster import ConfigurableResource
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import validate_symbols
@@ -18,12 +20,17 @@ from robo_dagster.providers.market_data import MarketDataProvider
 from robo_dagster.providers.orders import DuplicateOrder, OrderRejected, OrderRequest, OrderState
 from robo_dagster.providers.paper_orders import PaperOrder, PaperOrderBook
 
+# The portfolio file is read strictly: numbers must be JSON numbers (``true`` is not one
+# share), every number finite (``1e999`` is refused, not an infinite equity), and an
+# unknown field is refused, so a misspelt one never silently keeps its default.
+STRICT = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+MAX_TEXT = 64  # account ids and other free text: a bound, not a 10 MB field in the UI
+
 
 class RiskLimits(BaseModel):
-    """The desk's limits: checks and (later) position sizing read them. An unknown field
-    is refused, so a misspelt limit never silently keeps its default."""
+    """The desk's limits: checks and position sizing read them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     max_position_weight: float = Field(
         0.25, gt=0, le=1, description="Largest single position, share of equity."
@@ -43,8 +50,10 @@ class RiskLimits(BaseModel):
 class Trade(BaseModel):
     """One fill. Without a price, the paper broker fills at that session's close."""
 
+    model_config = STRICT
+
     date: dt.date
-    symbol: str
+    symbol: str = Field(max_length=12)
     side: Literal["BUY", "SELL"]
     quantity: float = Field(gt=0)
     price: float | None = Field(default=None, gt=0)
@@ -57,20 +66,32 @@ class Trade(BaseModel):
 
     @field_validator("side", mode="before")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return str(value).upper()
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class PortfolioFile(BaseModel):
     """The paper broker's file: opening cash, limits and the trade blotter."""
 
-    account_id: str
+    model_config = STRICT
+
+    account_id: str = Field(min_length=1, max_length=MAX_TEXT, pattern=r"^[\w.\-]+$")
     account_type: Literal["cash", "margin"] = "margin"
-    currency: str = "USD"
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     opening_cash: float = Field(gt=0)
     opened_on: dt.date
     limits: RiskLimits = RiskLimits()
     trades: list[Trade] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _trades_after_opening(self) -> PortfolioFile:
+        early = [t for t in self.trades if t.date < self.opened_on]
+        if early:
+            raise ValueError(
+                f"trades before the account opened on {self.opened_on}: "
+                + ", ".join(f"{t.symbol} on {t.date}" for t in early[:5])
+            )
+        return self
 
 
 class BrokerProvider(ConfigurableResource):
@@ -231,15 +252,24 @@ class PaperBroker(BrokerProvider):
     def portfolio(self) -> PortfolioFile:
         path = Path(self.portfolio_file).expanduser()
         try:
-            raw = json.loads(path.read_text())
+            text = path.read_text()
+            json.loads(text)
         except FileNotFoundError as exc:
             raise ProviderError(f"portfolio file {path} does not exist") from exc
         except json.JSONDecodeError as exc:
             raise ProviderError(f"portfolio file {path} is not valid JSON: {exc}") from exc
         try:
-            return PortfolioFile.model_validate(raw)
+            # JSON mode: strict types, with ISO dates read from their strings.
+            book = PortfolioFile.model_validate_json(text)
         except ValidationError as exc:
             raise ProviderError(f"portfolio file {path} is malformed:\n{exc}") from exc
+        session = self.market.session()
+        if book.opened_on > session:
+            raise ProviderError(
+                f"portfolio file {path}: opened_on {book.opened_on} is after the market's "
+                f"session {session}; the account did not exist yet"
+            )
+        return book
 
     def trades(self) -> pd.DataFrame:
         """The blotter up to the market's session, every fill priced."""

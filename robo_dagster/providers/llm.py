@@ -31,6 +31,7 @@ import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from robo_dagster import redaction
 from robo_dagster.domain.analysis_models import (
     FEATURE_COLUMNS,
     RecommendationRequest,
@@ -651,8 +652,7 @@ class LLMAnalyst(ConfigurableResource):
         return error_type, _truncate(self._redact(message.strip()), MAX_ERROR_CHARS)
 
     def _redact(self, text: str) -> str:
-        """Remove the API key from text that came from elsewhere (servers echo keys back)."""
-        key = self.api_key
-        if key and len(key) >= 6 and key in text:
-            return text.replace(key, "[redacted]")
-        return text
+        """Remove the API key, and any run of 8 or more of its characters, from text that
+        came from elsewhere (servers echo keys back, and error formatting cuts them)."""
+        redaction.register_secret(self.api_key)
+        return redaction.redact(text)

@@ -126,6 +126,17 @@ class MarketDataProvider(ConfigurableResource):
             return calendar.session_on_or_before(self.as_of)
         return calendar.last_closed_session()
 
+    def as_of_note(self) -> str | None:
+        """When ``as_of`` is not a session, what the market's date became instead (the
+        session before): the assets say so in their log and metadata."""
+        if not self.as_of:
+            return None
+        pinned = calendar.to_date(self.as_of)
+        if calendar.is_session(pinned):
+            return None
+        reason = calendar.closed_reason(pinned) or f"{pinned} is not a session"
+        return f"ROBO_AS_OF {pinned}: {reason}; the market's date is the session before, {self.session()}"
+
     def closed(self, day: dt.date) -> dt.date:
         """``day``, when the market has closed it (the latest is ``session()``: the last
         closed session, ``ROBO_AS_OF``, or a folder's newest bar); else a ProviderError,

@@ -217,7 +217,7 @@ def test_the_secret_url_never_reaches_logs_reports_or_duckdb(
     ]
     for text in seen:
         assert TOKEN not in text and "SECRET" not in text
-    assert "<webhook>" in caplog.text
+    assert "[redacted]" in caplog.text
     files = [p for p in Path(alerts_db).parent.iterdir() if p.name.startswith("robo.duckdb")]
     for path in files:
         assert b"SECRET" not in path.read_bytes()
@@ -228,6 +228,6 @@ def test_the_secret_url_never_reaches_logs_reports_or_duckdb(
 
 def test_the_redaction_filter_rewrites_only_webhook_urls(receiver: WebhookReceiver) -> None:
     WebhookChannel(receiver.url)
-    assert webhook.redact(f"POST {receiver.url} done") == "POST <webhook> done"
-    assert webhook.redact(f"path /services/{TOKEN}") == "path <webhook>"
+    assert webhook.redact(f"POST {receiver.url} done") == "POST [redacted] done"
+    assert webhook.redact(f"path /services/{TOKEN}") == "path [redacted]"
     assert webhook.redact("nothing to hide") == "nothing to hide"
