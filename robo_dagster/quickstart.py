@@ -33,6 +33,7 @@ from robo_dagster import settings
 from robo_dagster.domain import calendar
 from robo_dagster.providers import MarketDataProvider
 from robo_dagster.resources import build_market
+from robo_dagster.run_owner import fail_orphaned_runs, owner_tags
 from robo_dagster.warehouse.connection import locked_connection
 
 
@@ -143,12 +144,23 @@ def main(argv: list[str] | None = None) -> int:
         replay_analyses(first, last, args.replays, args.replay_every)
     print(f"robo-dagster: running sequential_pipeline for sessions {first} .. {last}", flush=True)
     with DagsterInstance.get() as instance:
+        orphans = fail_orphaned_runs(instance)
+        if orphans:
+            print(
+                f"robo-dagster: marked {len(orphans)} run(s) of a killed earlier process as "
+                f"failed: {', '.join(orphans)}",
+                flush=True,
+            )
         result = execute_job(
             build_reconstructable_job(
                 "robo_dagster.quickstart", "pipeline_job", ("sequential_pipeline",)
             ),
             instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first,
+                ASSET_PARTITION_RANGE_END_TAG: last,
+                **owner_tags(),
+            },
         )
     print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     database = settings.duckdb_path()

@@ -90,6 +90,10 @@ def redact(text: str) -> str:
     _register_environment()
     with _lock:
         windows, exact = set(_windows), set(_exact)
+    # Patterns first: a registered secret that shares a run with a header's name must
+    # not break the pattern that hides the header's value.
+    for pattern in TOKEN_PATTERNS:
+        text = pattern.sub(REDACTED, text)
     for secret in sorted(exact, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     if windows and len(text) >= MIN_RUN:
@@ -111,8 +115,6 @@ def redact(text: str) -> str:
                         i += 1
                     parts.append(text[start:i])
             text = "".join(parts)
-    for pattern in TOKEN_PATTERNS:
-        text = pattern.sub(REDACTED, text)
     return text
 
 

@@ -60,15 +60,31 @@ def _names() -> tuple[set[str], set[str]]:
     return jobs, assets
 
 
+def _latest_session() -> dt.date:
+    pinned = settings.as_of()
+    return calendar.session_on_or_before(pinned) if pinned else calendar.last_closed_session()
+
+
 def _session(partition: str | None) -> str:
+    """The partition to run: a trading session that has closed (refused before launch
+    otherwise, so a run never fails on it); by default the latest closed one."""
+    latest = _latest_session()
     if partition is None:
-        pinned = settings.as_of()
-        day = calendar.session_on_or_before(pinned) if pinned else calendar.last_closed_session()
-        return day.isoformat()
+        return latest.isoformat()
     try:
         day = dt.date.fromisoformat(partition)
     except ValueError as exc:
         raise TaskRefused(f"partition {partition!r} is not a date (YYYY-MM-DD)") from exc
+    if day > latest:
+        raise TaskRefused(
+            f"partition {partition}: that session has not closed yet (the latest closed "
+            f"session is {latest}); its bars are not final"
+        )
+    first = calendar.session_on_or_after(calendar.history_start())
+    if day < first:
+        raise TaskRefused(
+            f"partition {partition}: before the first partition {first} (ROBO_HISTORY_START)"
+        )
     reason = calendar.closed_reason(day)
     if reason:
         raise TaskRefused(f"partition {partition}: {reason}; pick a trading session")
@@ -122,10 +138,17 @@ def plan_task(
     if target in jobs:
         if target in PARTITIONED_JOBS:
             tags[PARTITION_TAG] = _session(partition)
+        elif partition is not None:
+            raise TaskRefused(f"{target} is not partitioned: --partition does not apply")
         return Task(target, None, dict(run_config or {}), tags)
     if target in assets:
         if target in PARTITIONED_ASSETS:
             tags[PARTITION_TAG] = _session(partition)
+        elif partition is not None:
+            raise TaskRefused(
+                f"{target} is not partitioned: --partition does not apply (it is computed "
+                "as of the latest closed session; only market_data/price_bars takes one)"
+            )
         # An asset's run joins its group's queue, with that queue's timeout.
         queue = GROUP_QUEUES[target.split("/")[0]]
         tags = queue.tags(tags.get(PRIORITY_TAG, Priority.NORMAL)) | tags

@@ -40,6 +40,15 @@ def closed_port() -> int:
         (["ai", "morning-prep", "--max-recommendations", "3"], "apply to recommendations"),
         (["orchestrate", "sequential", "--max-concurrent", "2"], "parallel mode only"),
         (["submit", "portfolio/positions", "--after", "last-night"], "not a run id: last-night"),
+        (
+            ["submit", "ai_analysis/trade_recommendations", "--partition", "2026-11-28"],
+            "ai_analysis/trade_recommendations is not partitioned",
+        ),
+        (["submit", "morning_prep_job", "--partition", "2026-11-25"], "is not partitioned"),
+        (
+            ["submit", "market_data/price_bars", "--partition", "2099-01-05"],
+            "that session has not closed yet",
+        ),
     ],
 )
 def test_bad_tasks_are_refused_before_launch(

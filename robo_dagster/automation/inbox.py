@@ -1,14 +1,28 @@
 """The external-event inbox: other systems push market events without writing Dagster code.
 
-An event is a row of ``market_data.market_events`` (an id from a sequence, the time it
-arrived, its source, and a JSON payload: see ``domain.market_events.MarketEvent``). Push
-one with ``push_event`` (or any DuckDB client that takes the same file lock). The sensor
-reads the rows past its cursor in id order, so a burst is read in full and nothing is read
-twice; each event's run has the run key ``market-event-<id>``, so a tick that is replayed
-after a crash launches nothing new. The run re-runs the event analysis
+An event is a row of ``market_data.market_events``: an id from a sequence, the time it
+arrived (``received_at``), its source, and a JSON payload (see
+``domain.market_events.MarketEvent``).
+
+**How to write.** Call ``push_event``. From any other DuckDB client, take the same file
+lock (``warehouse.locking.database_lock``) and insert ``source`` and ``payload`` only:
+``insert into market_data.market_events (source, payload) values (?, ?)``. Leave ``id``
+and ``received_at`` to their defaults. An explicit id is harmless (the sensor does not
+read by id), but an explicit ``received_at`` more than ``LATE_WINDOW`` in the past may
+be read late or, beyond the sensor's look-back, never.
+
+**How it is read.** The sensor reads by arrival: the rows with ``received_at`` at or
+after its watermark minus ``LATE_WINDOW``, skipping the ids it has read within that
+window (kept in its cursor). A burst is read in full and nothing is read twice, and an
+id out of order (inserted ahead of the sequence) never moves a cursor past the events
+that follow it. Each event's run has the run key ``market-event-<id>``, so a tick
+replayed after a crash launches nothing new. The run re-runs the event analysis
 (``jobs.EVENT_ANALYSIS``: features, recommendations, strategy) on the stored tables. The
 sensor asks to be evaluated every second, so the daemon's sensor loop (every 5 s)
-evaluates it on every pass. A malformed event goes to
+evaluates it on every pass.
+
+**Bad events.** A malformed event (strict types: ``true`` is not a number, ``Infinity``
+is not one either) or one on a symbol outside the tradable universe goes to
 ``market_data.market_events_quarantine`` with its reason, and the ``events_well_formed``
 check fails; the sensor carries on.
 """
@@ -42,6 +56,9 @@ INBOX_TABLE = "market_data.market_events"
 QUARANTINE_TABLE = "market_data.market_events_quarantine"
 MAX_EVENTS_PER_TICK = 1000
 CHECK_NAME = "events_well_formed"
+# How far behind its watermark the sensor looks: a writer whose transaction commits
+# this long after its row's received_at is still read.
+LATE_WINDOW = pd.Timedelta(minutes=10)
 
 market_events = AssetSpec(
     key=["market_data", "market_events"],
@@ -113,9 +130,56 @@ def push_event(
     return int(event_id)
 
 
-def _tradable() -> set[str]:
-    universe = build_universe(settings.watchlist(), settings.universe_size())
-    return set(universe.loc[~universe["is_benchmark"], "symbol"])
+def _universe(conn: Any) -> tuple[set[str], set[str]]:
+    """(tradable, known) symbols: the stored universe whatever the source (the
+    benchmark is known but not tradable), or before the first run the simulator's."""
+    found = conn.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'market_data' and table_name = 'universe'"
+    ).fetchall()[0][0]
+    if found:
+        frame = conn.execute("select symbol, is_benchmark from market_data.universe").fetchdf()
+    else:
+        frame = build_universe(settings.watchlist(), settings.universe_size())
+    known = set(frame["symbol"].astype(str))
+    return set(frame.loc[~frame["is_benchmark"].astype(bool), "symbol"].astype(str)), known
+
+
+def read_cursor(raw: str | None, conn: Any) -> tuple[pd.Timestamp, dict[int, pd.Timestamp]]:
+    """(watermark, {id: received_at} of the events read within ``LATE_WINDOW`` of it).
+    An older cursor, a bare last id, means every id up to it was read."""
+    if not raw:
+        return pd.Timestamp.min, {}
+    if raw.strip().isdigit():
+        rows = conn.execute(
+            f"select id, received_at from {INBOX_TABLE} where id <= ?", [int(raw)]
+        ).fetchall()
+        if not rows:
+            return pd.Timestamp.min, {}
+        read = {int(i): pd.Timestamp(at) for i, at in rows}
+        watermark = max(read.values())
+        return watermark, {i: at for i, at in read.items() if at >= watermark - LATE_WINDOW}
+    state = json.loads(raw)
+    seen = {int(i): pd.Timestamp(at) for i, at in state["seen"].items()}
+    return pd.Timestamp(state["watermark"]), seen
+
+
+def window_start(watermark: pd.Timestamp) -> pd.Timestamp:
+    """How far back a tick reads: the watermark less ``LATE_WINDOW``."""
+    return pd.Timestamp.min if watermark == pd.Timestamp.min else watermark - LATE_WINDOW
+
+
+def write_cursor(watermark: pd.Timestamp, seen: dict[int, pd.Timestamp], read: pd.DataFrame) -> str:
+    """The cursor after ``read``: the newest arrival so far, and the ids read within
+    ``LATE_WINDOW`` of it (older ones can no longer come back into the window)."""
+    seen = seen | {
+        int(i): pd.Timestamp(at) for i, at in zip(read["id"], read["received_at"], strict=True)
+    }
+    if seen:
+        watermark = max(watermark, max(seen.values()))
+    start = window_start(watermark)
+    kept = {str(i): at.isoformat() for i, at in sorted(seen.items()) if at >= start}
+    return json.dumps({"watermark": watermark.isoformat(), "seen": kept})
 
 
 @sensor(
@@ -125,14 +189,17 @@ def _tradable() -> set[str]:
     description="Turns each new row of market_data.market_events into an analysis run (priority 9, or 10 when critical).",
 )
 def market_event_inbox_sensor(context: SensorEvaluationContext) -> SensorResult:
-    last_id = int(context.cursor or 0)
     with locked_connection(settings.duckdb_path()) as conn:
         ensure_inbox(conn)
+        watermark, seen = read_cursor(context.cursor, conn)
         rows = conn.execute(
-            f"select id, received_at, source, payload from {INBOX_TABLE} where id > ? order by id limit ?",
-            [last_id, MAX_EVENTS_PER_TICK],
+            f"select id, received_at, source, payload from {INBOX_TABLE} "
+            "where received_at >= ? and id not in (select unnest(?)) "
+            "order by received_at, id limit ?",
+            [window_start(watermark), sorted(seen), MAX_EVENTS_PER_TICK],
         ).fetchdf()
-        requests, rejected, ignored = classify(rows, _tradable())
+        tradable, known = _universe(conn)
+        requests, rejected, ignored = classify(rows, tradable, known)
         waiting = _quarantined(conn)
         if rejected:
             quarantined = pd.DataFrame(rejected).assign(
@@ -145,8 +212,9 @@ def market_event_inbox_sensor(context: SensorEvaluationContext) -> SensorResult:
                 f"where event_id not in (select event_id from {QUARANTINE_TABLE})"
             )
             waiting = _quarantined(conn)
+    cursor = write_cursor(watermark, seen, rows)
     if rows.empty:
-        return SensorResult(skip_reason=f"no new event after id {last_id}", cursor=str(last_id))
+        return SensorResult(skip_reason="no new event", cursor=cursor)
     context.log.info(
         f"events {rows['id'].min()}..{rows['id'].max()}: {len(requests)} run(s), "
         f"{len(rejected)} quarantined, {ignored} below the rules' thresholds"
@@ -162,22 +230,24 @@ def market_event_inbox_sensor(context: SensorEvaluationContext) -> SensorResult:
         ),
         metadata={"quarantined": waiting},
     )
-    return SensorResult(
-        run_requests=requests, cursor=str(int(rows["id"].max())), asset_events=[check]
-    )
+    return SensorResult(run_requests=requests, cursor=cursor, asset_events=[check])
 
 
 def classify(
-    rows: pd.DataFrame, tradable: set[str]
+    rows: pd.DataFrame, tradable: set[str], known: set[str] | None = None
 ) -> tuple[list[RunRequest], list[dict[str, Any]], int]:
-    """Run requests for the events the rules act on, quarantine rows for malformed ones,
-    and how many were valid but below the thresholds."""
+    """Run requests for the events the rules act on, quarantine rows for malformed ones
+    and for symbols the universe does not know, and how many were valid but below the
+    thresholds (or on a known symbol that is not traded, the benchmark)."""
+    known = tradable if known is None else known
     requests: list[RunRequest] = []
     rejected: list[dict[str, Any]] = []
     ignored = 0
     for row in rows.itertuples(index=False):
         try:
             event = MarketEvent.model_validate_json(row.payload)
+            if event.symbol not in known:
+                raise ValueError(f"unknown symbol {event.symbol}: not in the universe")
         except (ValidationError, ValueError) as exc:
             reason = " ".join(str(exc).split())[:300]
             rejected.append(

@@ -28,10 +28,12 @@ ANALYSIS_PRIORITY = 9
 class MarketEvent(BaseModel):
     """One event in the inbox (``market_data.market_events.payload`` holds its JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a number must be a JSON number (``true`` is not an impact of 1) and finite
+    # (``Infinity`` is not a volatility); an unknown field is refused.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     type: Literal["news", "earnings", "price_move", "other"]
-    symbol: str
+    symbol: str = Field(max_length=12)
     impact: float = Field(ge=0.0, le=1.0)
     sentiment: float | None = Field(default=None, ge=-1.0, le=1.0)
     volatility: float | None = Field(default=None, ge=0.0, description="annualized")

@@ -66,6 +66,7 @@ from robo_dagster.warehouse.locking import database_lock
 
 TABLE = f"{SCHEMA}.metrics"
 FAILURE_RATE_WINDOW_S = 3600.0
+ROOT_RUN_TAG = "dagster/root_run_id"  # set on a retry: the run it retries, first of its chain
 FIRST_WINDOW_S = 3600.0
 MIN_RUNS_FOR_RATE = 3
 # A tick waits at most this long for the DuckDB lock; a long write skips one tick's write
@@ -159,17 +160,27 @@ def collect_run_metrics(
         metrics.append(Metric("run_queued_s", queued, end, tags))
     window_start = now - FAILURE_RATE_WINDOW_S
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"success": 0, "failure": 0})
-    for record in instance.get_run_records(
-        RunsFilter(
-            statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
-            updated_after=_updated_after(window_start),
+    finished = [
+        record.dagster_run
+        for record in instance.get_run_records(
+            RunsFilter(
+                statuses=[DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE],
+                updated_after=_updated_after(window_start),
+            )
         )
-    ):
-        if record.end_time is None or not window_start < record.end_time <= now:
-            continue
-        run = record.dagster_run
-        key = "success" if run.status == DagsterRunStatus.SUCCESS else "failure"
-        counts[run.job_name][key] += 1
+        if record.end_time is not None and window_start < record.end_time <= now
+    ]
+    # A failure whose retry succeeded was recovered: it does not count against the job.
+    recovered = {
+        run.tags.get(ROOT_RUN_TAG, run.run_id)
+        for run in finished
+        if run.status == DagsterRunStatus.SUCCESS and ROOT_RUN_TAG in run.tags
+    }
+    for run in finished:
+        if run.status == DagsterRunStatus.SUCCESS:
+            counts[run.job_name]["success"] += 1
+        elif run.tags.get(ROOT_RUN_TAG, run.run_id) not in recovered:
+            counts[run.job_name]["failure"] += 1
     window = str(int(FAILURE_RATE_WINDOW_S))
     for job, count in sorted(counts.items()):
         tags = {"job": job, "window_s": window}
@@ -261,9 +272,14 @@ def threshold_actions(
             name, fingerprint = "execution_time_s", f"threshold:execution_time_s:{job}"
             message = f"run {metric.tags.get('run_id', '')[:8]} of {job} took {metric.value:.1f} s"
         elif metric.name == "failure_rate":
-            if int(metric.tags.get("runs", "0")) < MIN_RUNS_FOR_RATE:
-                continue
             name, fingerprint = "failure_rate", f"threshold:failure_rate:{job}"
+            if int(metric.tags.get("runs", "0")) < MIN_RUNS_FOR_RATE:
+                # Too few runs to raise on; but a rate back under the warning level
+                # resolves an alert raised before.
+                if thresholds.evaluate(name, metric.value) is None:
+                    resolves.append(ResolveAction(seq, fingerprint, metric.at))
+                    seq += 1
+                continue
             message = (
                 f"{job}: {metric.value:.0%} of {metric.tags.get('runs')} runs failed in the "
                 f"last {int(FAILURE_RATE_WINDOW_S) // 60} min"

@@ -48,15 +48,48 @@ WORK_JOB = Definitions(
 ).resolve_job_def("work_job")
 
 
-def run_work(instance: DagsterInstance, sleep_s: float = 0.0, fail: bool = False) -> str:
+def run_work(
+    instance: DagsterInstance,
+    sleep_s: float = 0.0,
+    fail: bool = False,
+    tags: dict[str, str] | None = None,
+) -> str:
     result = WORK_JOB.execute_in_process(
         instance=instance,
+        tags=tags,
         run_config={
             "ops": {"monitoring_test__work": {"config": {"sleep_s": sleep_s, "fail": fail}}}
         },
         raise_on_error=False,
     )
     return result.run_id
+
+
+def finished_run(instance: DagsterInstance, duration_s: float) -> str:
+    """A successful run of work_job that took exactly ``duration_s``: its start and end
+    events carry the times, so the test, not the machine, decides how long it ran."""
+    import logging
+
+    from dagster import DagsterEvent, DagsterEventType, DagsterRunStatus, EventLogEntry
+
+    run = instance.create_run_for_job(WORK_JOB, status=DagsterRunStatus.STARTING)
+    end = time.time()
+    for event_type, at in (
+        (DagsterEventType.RUN_START, end - duration_s),
+        (DagsterEventType.RUN_SUCCESS, end),
+    ):
+        instance.handle_new_event(
+            EventLogEntry(
+                error_info=None,
+                level=logging.DEBUG,
+                user_message="",
+                run_id=run.run_id,
+                timestamp=at,
+                dagster_event=DagsterEvent(event_type.value, job_name=WORK_JOB.name),
+                job_name=WORK_JOB.name,
+            )
+        )
+    return run.run_id
 
 
 def threshold_alerts(database: str) -> list[dict[str, Any]]:
@@ -90,14 +123,14 @@ def test_a_slow_run_crosses_the_execution_time_threshold_and_a_fast_one_resolves
 ) -> None:
     monkeypatch.setenv("ROBO_THRESHOLD_EXECUTION_TIME_S_WARNING", warning)
     monkeypatch.setenv("ROBO_THRESHOLD_EXECUTION_TIME_S_CRITICAL", critical)
-    slow = run_work(any_instance, sleep_s=0.6)
+    slow = finished_run(any_instance, 0.6)
     first = metrics_tick(any_instance)
     (alert,) = threshold_alerts(alerts_db)
     assert alert["fingerprint"] == "threshold:execution_time_s:work_job"
     assert alert["severity"] == severity and alert["run_id"] == slow
     assert alert["resolved_at"] is None and f"at or above {severity}" in alert["message"]
     ((duration, tags),) = stored_metrics(alerts_db, "run_duration_s")
-    assert duration >= 0.6
+    assert duration == pytest.approx(0.6, abs=1e-3)  # stored timestamps: microseconds
     assert tags["job"] == "work_job" and tags["run_id"] == slow
     assert tags["status"] == "SUCCESS"
 
@@ -107,7 +140,7 @@ def test_a_slow_run_crosses_the_execution_time_threshold_and_a_fast_one_resolves
     assert len(stored_metrics(alerts_db, "run_duration_s")) == 1
     assert threshold_alerts(alerts_db)[0]["resolved_at"] is None
 
-    run_work(any_instance, sleep_s=0.0)
+    finished_run(any_instance, 0.05)
     metrics_tick(any_instance, second.cursor)
     (alert,) = threshold_alerts(alerts_db)
     assert alert["resolved_at"] is not None
@@ -150,6 +183,26 @@ def test_a_failing_job_raises_its_failure_rate_alert(
     assert alert["severity"] == "CRITICAL" and "67% of 3 runs failed" in alert["message"]
     rate = {m.name: m.value for m in collect_run_metrics(any_instance, 0, time.time())}
     assert rate["run_success_count"] == 1 and rate["run_failure_count"] == 2
+
+
+def test_a_failure_rate_alert_resolves_once_the_retries_succeed(
+    any_instance: DagsterInstance, alerts_db: str
+) -> None:
+    """Three runs time out (fail) and run_retries retries each: once the retries have
+    succeeded the failures are recovered, the rate is back at 0 and the alert resolves."""
+    failed = [run_work(any_instance, fail=True) for _ in range(3)]
+    cursor = metrics_tick(any_instance).cursor
+    (alert,) = threshold_alerts(alerts_db)
+    assert alert["severity"] == "CRITICAL" and alert["resolved_at"] is None
+    for run_id in failed:
+        run_work(
+            any_instance, tags={"dagster/root_run_id": run_id, "dagster/parent_run_id": run_id}
+        )
+    metrics_tick(any_instance, cursor)
+    (alert,) = threshold_alerts(alerts_db)
+    assert alert["resolved_at"] is not None
+    rate = {m.name: m.value for m in collect_run_metrics(any_instance, 0, time.time())}
+    assert rate["run_failure_count"] == 0 and rate["run_success_count"] == 3
 
 
 def test_too_few_runs_record_a_rate_but_raise_nothing(
