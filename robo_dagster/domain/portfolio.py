@@ -42,9 +42,11 @@ class _Holding:
 def replay_trades(trades: pd.DataFrame, opening_cash: float, allow_short: bool = False) -> Ledger:
     """Replay ``trades`` (date, symbol, side, quantity, price, commission) in date order.
 
-    Average cost: a fill that adds to a position moves its average cost; one that
-    reduces it realises (price - average cost) x quantity x direction, less its
-    commission. The paper broker is long-only (a sell larger than the position is
+    Average cost: a fill that adds to a position moves its average cost, its commission
+    included (a buy's fee is part of the cost basis); one that reduces it realises
+    (price - average cost) x quantity x direction, less its commission (a sale's fee
+    reduces its proceeds). So realized plus unrealized P&L equals the change in equity
+    to the cent: every dollar of fees is in one or the other. The paper broker is long-only (a sell larger than the position is
     refused); ``allow_short`` lets a sell open or extend a short, as a margin account
     at a real broker does, and a buy that crosses zero closes one side and opens the
     other at the fill's price. Quantities in the result are signed (short < 0).
@@ -84,7 +86,12 @@ def replay_trades(trades: pd.DataFrame, opening_cash: float, allow_short: bool =
             if abs(held.quantity) <= 1e-9:
                 held.quantity, held.average_cost, held.opened_on = 0.0, 0.0, fill.date
             size = abs(held.quantity)
-            held.average_cost = (size * held.average_cost + opening * price) / (size + opening)
+            # An opening fill's commission is part of what the position cost: a buy's
+            # raises the average cost, a short sale's lowers the average proceeds. A
+            # fill that both closes and opens charges its fee to the closing part.
+            fee_per_share = (fee / opening) if closing == 0 else 0.0
+            entry = price + direction * fee_per_share
+            held.average_cost = (size * held.average_cost + opening * entry) / (size + opening)
             held.quantity += direction * opening
         cash += -direction * qty * price - fee
         commissions += fee

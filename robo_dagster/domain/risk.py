@@ -1,9 +1,11 @@
 """Portfolio risk from the current holdings applied to price history.
 
-The historical series is "what today's book would have made each day": holdings are
-fixed at their current quantities and revalued on each past close. VaR, beta, volatility
-and drawdown are read off that series. All of it is matrix arithmetic over every
-symbol at once.
+The historical series is "what today's book would have made each day": standard
+historical simulation, today's market value of each position times that position's
+return on each past day (``historical_pnl``). VaR and expected shortfall are read off
+that series, beta and volatility off the returns it implies; the drawdown revalues
+today's quantities on past closes. All of it is matrix arithmetic over every symbol at
+once.
 """
 
 from __future__ import annotations
@@ -12,18 +14,25 @@ import numpy as np
 import pandas as pd
 
 TRADING_DAYS_PER_YEAR = 252
+ES_CONFIDENCE = 0.975
+VAR_METHOD = (
+    "historical simulation: today's market value x each position's daily return over "
+    "the window, 1-day VaR 95 % and expected shortfall 97.5 % (linear quantiles)"
+)
 
 
-def holdings_pnl_history(quantities: pd.Series, closes: pd.DataFrame) -> pd.Series:
-    """Daily P&L of fixed ``quantities`` (symbol -> shares) over ``closes`` (date x symbol)."""
-    held = closes.reindex(columns=quantities.index)
+def historical_pnl(market_value: pd.Series, closes: pd.DataFrame) -> pd.Series:
+    """Daily P&L of today's book over history: each position's market value today
+    (symbol -> value) times its return on each day of ``closes`` (date x symbol). A
+    missing close counts as no move that day."""
+    held = closes.reindex(columns=market_value.index)
     missing = held.columns[held.isna().all()].tolist()
     if missing:
         raise ValueError(f"no price history for held symbol(s) {', '.join(missing)}")
-    price_change = held.diff().iloc[1:]
+    returns = (held / held.shift(1) - 1.0).iloc[1:]
     return pd.Series(
-        price_change.fillna(0.0).to_numpy() @ quantities.to_numpy(dtype=float),
-        index=price_change.index,
+        returns.fillna(0.0).to_numpy() @ market_value.to_numpy(dtype=float),
+        index=returns.index,
         name="pnl",
     )
 
@@ -34,6 +43,16 @@ def historical_var(pnl: pd.Series, confidence: float = 0.95) -> float:
     if len(pnl) < 20:
         return float("nan")
     return float(max(-np.quantile(pnl.to_numpy(), 1.0 - confidence), 0.0))
+
+
+def expected_shortfall(pnl: pd.Series, confidence: float = 0.975) -> float:
+    """One-day expected shortfall (CVaR): the mean loss on the days at or beyond the
+    ``confidence`` quantile of the losses, as a positive number."""
+    if len(pnl) < 20:
+        return float("nan")
+    losses = -pnl.to_numpy(dtype=float)
+    threshold = np.quantile(losses, confidence)
+    return float(max(losses[losses >= threshold].mean(), 0.0))
 
 
 def max_drawdown(values: pd.Series) -> float:
@@ -77,7 +96,7 @@ def portfolio_risk(
     *,
     confidence: float = 0.95,
 ) -> dict[str, float | str]:
-    """Exposure, concentration, beta, VaR and drawdown of the current book.
+    """Exposure, concentration, beta, VaR, expected shortfall and drawdown of the book.
 
     ``marked`` is the marked-to-market positions (symbol, quantity, market_value);
     ``closes`` is a date x symbol frame of closes, normally with ``benchmark``: without
@@ -89,11 +108,13 @@ def portfolio_risk(
     short_mv = float(mv[mv < 0].abs().sum())
     weights = mv / equity
     largest = weights.abs().idxmax() if len(weights) else ""
-    pnl = holdings_pnl_history(quantities, closes)
+    pnl = historical_pnl(mv, closes)
     book_value = closes.reindex(columns=quantities.index).ffill() @ quantities
-    book_returns = pnl / book_value.shift(1).loc[pnl.index]
+    invested = float(mv.sum())
+    book_returns = pnl / invested if invested else pnl * np.nan
     beta, beta_note = _beta_and_note(book_returns, closes, benchmark)
     var_amount = historical_var(pnl, confidence)
+    es_amount = expected_shortfall(pnl, ES_CONFIDENCE)
     equity_path = (equity - mv.sum()) + book_value
     return {
         "equity": float(equity),
@@ -107,6 +128,9 @@ def portfolio_risk(
         "beta_note": beta_note,
         "var_95_1d": var_amount,
         "var_95_1d_pct": var_amount / equity,
+        "es_97_5_1d": es_amount,
+        "es_97_5_1d_pct": es_amount / equity,
+        "var_method": VAR_METHOD,
         "volatility_annual": float(book_returns.std(ddof=1) * np.sqrt(TRADING_DAYS_PER_YEAR)),
         "max_drawdown": max_drawdown(equity_path),
         "history_days": len(pnl),

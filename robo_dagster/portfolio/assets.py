@@ -145,8 +145,9 @@ def portfolio_risk(
     warehouse: DuckDBWarehouse, account_balances: pd.DataFrame, positions: pd.DataFrame
 ) -> Output[pd.DataFrame]:
     """Gross and net exposure, largest-position concentration, beta to the market (SPY),
-    1-day historical VaR 95 % and max drawdown of today's book over the last 252
-    sessions, and the largest sector's weight (one row). Without SPY in the data the
+    1-day historical VaR 95 % and expected shortfall 97.5 % (today's market value times
+    each day's returns over the last 252 sessions), max drawdown, and the largest
+    sector's weight (one row). Without SPY in the data the
     beta is n/a and ``beta_note`` says why; a position whose sector the source does not
     give counts in ``unknown_sector_weight``, not in a sector."""
     symbols = [*positions["symbol"].tolist(), BENCHMARK_SYMBOL]
@@ -171,6 +172,8 @@ def portfolio_risk(
         frame,
         metadata={
             "var_95_1d_pct": MetadataValue.float(float(risk["var_95_1d_pct"])),
+            "es_97_5_1d_pct": MetadataValue.float(float(risk["es_97_5_1d_pct"])),
+            "var_method": MetadataValue.text(str(risk["var_method"])),
             "beta": MetadataValue.float(beta)
             if beta == beta
             else MetadataValue.text(str(risk["beta_note"])),

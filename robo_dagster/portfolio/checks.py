@@ -7,7 +7,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue
 
 from robo_dagster.automation.conditions import with_its_asset
 from robo_dagster.domain import calendar
-from robo_dagster.portfolio.assets import account_balances, portfolio_risk, positions
+from robo_dagster.portfolio.assets import account_balances, portfolio_pnl, portfolio_risk, positions
 from robo_dagster.providers import BrokerProvider, ProviderError
 
 RECONCILE_TOLERANCE = 0.0005  # 5 bp of equity: a rounding difference, not a stale mark
@@ -149,4 +149,39 @@ def broker_calendar_agrees(broker: BrokerProvider) -> AssetCheckResult:
             "disagreements": len(problems),
             "details": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_none_"),
         },
+    )
+
+
+PNL_TOLERANCE = 0.01  # to the cent
+
+
+@asset_check(
+    automation_condition=with_its_asset(),
+    asset=portfolio_pnl,
+    description=(
+        "Total P&L (realized + unrealized, fees included) equals equity less the opening "
+        "capital, to the cent. Skipped (passes) for a broker that does not know its opening "
+        "capital, such as an Alpaca account with deposits and withdrawals."
+    ),
+)
+def pnl_ties_to_equity(broker: BrokerProvider, portfolio_pnl: pd.DataFrame) -> AssetCheckResult:
+    opening = broker.opening_capital()
+    row = portfolio_pnl.iloc[0]
+    total, equity = float(row["total_pnl"]), float(row["equity"])
+    if opening is None:
+        return AssetCheckResult(
+            passed=True,
+            description="not checked: the broker does not report its opening capital",
+        )
+    gap = total - (equity - opening)
+    return AssetCheckResult(
+        passed=abs(gap) <= PNL_TOLERANCE,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"total P&L {total:,.2f} = equity {equity:,.2f} - opening {opening:,.2f}"
+            if abs(gap) <= PNL_TOLERANCE
+            else f"total P&L {total:,.2f} differs from equity - opening capital "
+            f"({equity - opening:,.2f}) by {gap:,.2f}"
+        ),
+        metadata={"gap": MetadataValue.float(gap)},
     )

@@ -115,6 +115,11 @@ class BrokerProvider(ConfigurableResource):
         """The symbols among ``symbols`` that this broker will not trade, with why."""
         return {}
 
+    def opening_capital(self) -> float | None:
+        """What the account started with, when the broker knows it (and no money moved
+        in or out since): total P&L must then equal equity less it. None: unknown."""
+        return None
+
     def submit(self, order: OrderRequest) -> OrderState:
         """Send ``order``. Raises ``DuplicateOrder`` when its ``client_order_id`` was used
         before, ``OrderRejected`` with the broker's reason when it is refused."""
@@ -165,6 +170,9 @@ class PaperBroker(BrokerProvider):
 
     def limits(self) -> RiskLimits:
         return self.portfolio().limits
+
+    def opening_capital(self) -> float | None:
+        return self.portfolio().opening_cash
 
     def _order_book(self) -> PaperOrderBook:
         if not self.orders_file:

@@ -31,10 +31,48 @@ def test_average_cost_and_realized_pnl() -> None:
     )
     position = ledger.positions.set_index("symbol").loc["AAA"]
     assert position["quantity"] == 150
-    assert position["average_cost"] == pytest.approx(15.0)
-    assert ledger.realized_pnl == pytest.approx((30 - 15) * 50 - 1)
+    # The buys' commissions are in the cost: (1,000 + 1 + 2,000 + 1) / 200.
+    assert position["average_cost"] == pytest.approx(15.01)
+    assert ledger.realized_pnl == pytest.approx((30 - 15.01) * 50 - 1)
     assert ledger.cash == pytest.approx(10_000 - 1_000 - 2_000 + 1_500 - 3)
     assert ledger.commissions == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fills=st.lists(
+        st.tuples(
+            st.sampled_from(["AAA", "BBB"]),
+            st.integers(1, 50),
+            st.floats(1.0, 200.0),
+            st.floats(0.0, 5.0),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    closes=st.tuples(st.floats(1.0, 200.0), st.floats(1.0, 200.0)),
+)
+def test_total_pnl_ties_to_the_change_in_equity_to_the_cent(
+    fills: list[tuple[str, int, float, float, bool]], closes: tuple[float, float]
+) -> None:
+    """Whatever the fills and fees: realized + unrealized = equity - opening cash."""
+    rows, held = [], {"AAA": 0, "BBB": 0}
+    for day, (symbol, qty, price, fee, sell) in enumerate(fills):
+        side = "SELL" if sell and held[symbol] >= qty else "BUY"
+        held[symbol] += -qty if side == "SELL" else qty
+        rows.append(
+            (pd.Timestamp("2026-01-02") + pd.Timedelta(days=day), symbol, side, qty, price, fee)
+        )
+    ledger = replay_trades(trades(*rows), opening_cash=1_000_000.0)
+    close = dict(zip(["AAA", "BBB"], closes, strict=True))
+    positions = ledger.positions
+    market_value = float((positions["quantity"] * positions["symbol"].map(close)).sum())
+    unrealized = float(
+        (positions["quantity"] * (positions["symbol"].map(close) - positions["average_cost"])).sum()
+    )
+    equity = ledger.cash + market_value
+    assert ledger.realized_pnl + unrealized == pytest.approx(equity - 1_000_000.0, abs=0.005)
 
 
 def test_selling_more_than_held_is_refused() -> None:
@@ -93,6 +131,43 @@ def test_var_drawdown_and_beta_on_known_series() -> None:
     assert max_drawdown(pd.Series([100.0, 120.0, 90.0, 130.0, 65.0])) == pytest.approx(0.5)
     market = pd.Series(np.random.default_rng(1).normal(0, 0.01, 300))
     assert beta_to(2.0 * market, market) == pytest.approx(2.0)
+
+
+def test_var_is_todays_market_value_times_historical_returns_by_hand() -> None:
+    """Two positions and 21 days of closes, computed by hand: each day's P&L is today's
+    market value x that day's return, not today's quantity x the day's price change."""
+    days = 21
+    rng = np.random.default_rng(3)
+    closes = pd.DataFrame(
+        {
+            "AAA": 50.0 * np.cumprod(1 + rng.normal(0, 0.02, days)),
+            "BBB": 200.0 * np.cumprod(1 + rng.normal(0, 0.01, days)),
+        }
+    )
+    marked = pd.DataFrame(
+        {"symbol": ["AAA", "BBB"], "quantity": [100.0, -20.0], "sector": ["X", "Y"]}
+    )
+    marked["market_value"] = marked["quantity"] * closes.iloc[-1].to_numpy()
+    equity = 10_000.0
+    risk = portfolio_risk(marked, closes.assign(SPY=closes["AAA"]), equity, "SPY")
+    by_hand = []
+    for t in range(1, days):
+        day = 0.0
+        for symbol, value in zip(marked["symbol"], marked["market_value"], strict=True):
+            day += value * (closes[symbol][t] / closes[symbol][t - 1] - 1.0)
+        by_hand.append(day)
+    losses = sorted(-x for x in by_hand)  # 20 days
+    # numpy's linear quantile of the losses at 95 %: between the 19th and 20th smallest.
+    position = 0.95 * (len(losses) - 1)
+    low = int(position)
+    var_by_hand = losses[low] + (position - low) * (losses[low + 1] - losses[low])
+    assert risk["var_95_1d"] == pytest.approx(max(var_by_hand, 0.0))
+    es_threshold = np.quantile(losses, 0.975)
+    tail = [x for x in losses if x >= es_threshold]
+    assert risk["es_97_5_1d"] == pytest.approx(max(sum(tail) / len(tail), 0.0))
+    assert risk["es_97_5_1d"] >= risk["var_95_1d"]
+    assert risk["var_95_1d_pct"] == pytest.approx(risk["var_95_1d"] / equity)
+    assert "today's market value x each position's daily return" in str(risk["var_method"])
 
 
 @settings(max_examples=30, deadline=None)
