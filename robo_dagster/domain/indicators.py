@@ -27,6 +27,14 @@ How it is computed, and why:
 - Running sums lose precision to cancellation; prices enter them relative to each
   symbol's first close, and a window in which the close does not move is detected
   exactly (a running count of changes) and gets exactly zero spread.
+- A bad bar (see ``compute_indicators``) costs clean data nothing: it leaves the running
+  sums or the smoothed true range non-finite at the end, so a group's one pass tells
+  whether it has one. Only then are the group's symbols that have one computed again,
+  their runs of good bars laid out as symbols of their own and put through the same
+  machinery, and the results put back in place.
+- Every step works on each symbol row on its own, the scans' last, partial block
+  included, so a symbol's values do not depend on which symbols share its group; only
+  the width of the layout (the longest history) can move their last bits.
 """
 
 from __future__ import annotations
@@ -71,7 +79,6 @@ _FLOAT_COLUMNS = INDICATOR_COLUMNS[2:]
 # block has ``close`` in row 0 and these in rows 1.. in the same order.
 _PLANE = {name: i for i, name in enumerate(_FLOAT_COLUMNS[1:])}
 _N_PLANES = len(_PLANE)
-_LOCAL_PLANES = 2  # return_1d and log_return_1d only look at two bars
 _REQUIRED = ("symbol", "date", "high", "low", "close")
 
 _BLOCK = 16  # days per scan block; the matrix product costs _BLOCK flops per value
@@ -113,13 +120,37 @@ def compute_indicators(bars: pd.DataFrame) -> pd.DataFrame:
         A window over which the close does not change has a std of exactly 0, and a
         constant series has bands and SMAs exactly equal to its close.
 
-        Missing data: a symbol's leading bars without a finite high, low and close are
-        skipped and its indicators start at its first complete bar (as TA-Lib skips
-        leading NaNs); those bars get NaN throughout. After that, the first bar with a
-        missing or non-finite high, low or close, or with a close whose ratio to the
-        previous close is not positive, ends the symbol's indicators: every column but
-        the two returns is NaN from that bar on (TA-Lib's running sums and recursions
-        do the same). The returns stay bar-local.
+        Bad bars: a bar with a missing or non-finite high, low or close, or with a
+        close that is not positive, is quarantined. It gets NaN in every column but
+        ``close``, and so does every bar whose window or recursion would include it.
+        Each maximal run of good bars (a segment) is computed as a series of its own
+        that starts at its first bar; counting from there:
+
+        - the windows (the returns, ``sma_n``, the bands, ``realized_vol_20``) are NaN
+          while they hold the bad bar or a return across it, and the plain rolling
+          values again once they do not: the returns from the 2nd bar, ``sma_n`` from
+          the n-th, the bands from the 20th, ``realized_vol_20`` from the 21st;
+        - the recursions start again, warm-up and seed included, exactly as at the
+          start of a series: ``ema_n`` from the n-th bar (seeded with the mean of those
+          n closes), ``rsi_14`` and ``atr_14`` from the 15th (the means of the first 14
+          changes and true ranges), ``macd`` from the 26th and ``macd_signal`` and
+          ``macd_hist`` from the 34th. No true range reaches across the gap: the first
+          bar after it only serves as the previous close of the next, like bar 0.
+
+        So a segment's values are those of ``compute_indicators`` on the segment alone
+        (to the last bits of rounding). Leading bad bars just delay a symbol's first
+        values. Nothing changes for the other symbols, bit for bit: a symbol's values
+        depend only on its own bars and, in their last bits, on the length of the
+        longest history. (Two good closes whose ratio is 0 or infinite, which takes
+        prices some 300 orders of magnitude apart, make the later one a bad bar too.)
+
+        TA-Lib behaves otherwise. Its Python wrapper skips leading NaNs, like the
+        above, but a NaN close in mid-series makes its SMA, EMA, BBANDS and MACD NaN
+        from that bar to the end of the series and its RSI 0.0 from that bar to the
+        end; its ATR runs on as if that close did not exist (the true range of the next
+        bar is its high - low alone). A NaN high or low makes its ATR NaN from that bar
+        to the end and leaves the close-only functions alone, and a close of 0 or below
+        is just a number to it.
 
     Raises:
         KeyError: a required column is missing.
@@ -346,7 +377,12 @@ def _day_index(keys: np.ndarray, date: pd.Series) -> np.ndarray:
 
 # --------------------------------------------------------------------------- kernel
 def _fill_block(
-    close: np.ndarray, high: np.ndarray, low: np.ndarray, lengths: np.ndarray, out: np.ndarray
+    close: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    lengths: np.ndarray,
+    out: np.ndarray,
+    split: bool = True,
 ) -> None:
     """Write the indicator planes for long (symbol, bar) ordered inputs into out.
 
@@ -382,7 +418,9 @@ def _fill_block(
         span = slice(int(starts[first]), int(starts[last]))
         block = np.reshape(out[:, span], (_N_PLANES, last - first, width), copy=False)
         space.rows(last - first).run(
-            [v[span].reshape(last - first, width) for v in (close, high, low)], block
+            [v[span].reshape(last - first, width) for v in (close, high, low)],
+            block,
+            split=split,
         )
     picked = np.flatnonzero(gathered)
     for k in range(0, len(picked), group):
@@ -394,7 +432,7 @@ def _fill_block(
         valid = np.arange(width) < size[:, None]
         for plane, values in zip(work.aligned, (close, high, low), strict=True):
             _left_align(values[rows], size, valid, plane)
-        work.run(list(work.aligned), work.planes, size)
+        work.run(list(work.aligned), work.planes, size, split)
         out[:, rows] = work.planes[:, valid]
 
 
@@ -445,40 +483,38 @@ class _Workspace:
         return view
 
     def run(
-        self, inputs: list[np.ndarray], planes: np.ndarray, lengths: np.ndarray | None = None
+        self,
+        inputs: list[np.ndarray],
+        planes: np.ndarray,
+        lengths: np.ndarray | None = None,
+        split: bool = True,
     ) -> None:
         """Indicators of one group from left-aligned (symbols, days) closes, highs and
         lows (not modified) into the (planes, symbols, days) stack ``planes``.
 
-        ``lengths`` (default: all the full width) only matters for leading gaps.
+        ``lengths`` (default: all the full width) tells a symbol's bars from its
+        padding. If some bar is bad (see ``_good_bars``) and ``split``, the symbols
+        with a bad bar are computed again by ``_split_at_bad_bars``; the others keep
+        what this pass gave them.
         """
-        width = self.width
-        if lengths is None:
-            lengths = np.full(len(inputs[0]), width)
-        lead = _leading_gaps(inputs, lengths)
-        if lead is not None:
-            inputs = list(_shift(np.stack(inputs), -lead, fill=None))
-        close, high, low = inputs
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if not self._indicators(close, high, low, planes, returns=True):
-                # Some bar cannot enter the sums and recursions (NaN, inf, a price ratio
-                # <= 0): its symbol is held flat from that bar on, recomputed, and cut.
-                c, h, lo = (np.array(x) for x in inputs)  # never write the caller's data
-                ends = _first_bad_bar(c, h, lo)
-                _hold_from((c, h, lo), ends)
-                self._indicators(c, h, lo, planes, returns=False)
-                planes[_LOCAL_PLANES:, np.arange(width) >= ends[:, None]] = np.nan
-        if lead is not None:
-            planes[...] = _shift(planes, lead, fill=np.nan)
+            close, high, low = inputs
+            usable = self._indicators(close, high, low, planes)
+        if not usable and split:
+            _split_at_bad_bars(inputs, lengths, planes)
 
-    def _indicators(
-        self, c: np.ndarray, h: np.ndarray, lo: np.ndarray, planes: np.ndarray, returns: bool
-    ) -> bool:
+    def _indicators(self, c: np.ndarray, h: np.ndarray, lo: np.ndarray, planes: np.ndarray) -> bool:
         """Fill the planes from left-aligned (symbols, days) closes/highs/lows.
 
-        Skips the two return planes unless ``returns``. Returns False if an input was
-        not usable (the planes are then garbage), which costs nothing to detect: such a
-        value makes the running sums or the smoothed true range non-finite to the end.
+        Returns False if some bar is bad (the planes of its symbol are then garbage),
+        which costs next to nothing to detect. A non-finite close, or a close whose
+        ratio to the previous one is not a positive finite number, makes the running
+        sums non-finite to the end; a close <= 0 gives such a ratio on one side of it
+        unless every close of its row is <= 0. A non-finite high or low makes the
+        smoothed true range non-finite to the end. Only bar 0 needs a look of its own
+        (its true range is not taken, and its close has no previous one), and so do
+        the highs and lows of rows too short for the first ATR, whose true ranges the
+        smoothing never sees.
         """
         p = {name: planes[i] for name, i in _PLANE.items()}
         tmp = self.tmp
@@ -489,11 +525,9 @@ class _Workspace:
         ratio = tmp[0]
         ratio[:, 0] = np.nan
         np.divide(c[:, 1:], c[:, :-1], out=ratio[:, 1:])
-        if returns:
-            np.subtract(ratio, 1.0, out=p["return_1d"])
+        np.subtract(ratio, 1.0, out=p["return_1d"])
         np.log(ratio, out=ratio)
-        if returns:
-            p["log_return_1d"][...] = ratio
+        p["log_return_1d"][...] = ratio
         r[:, 0] = 0.0
         r[:, 1:] = ratio[:, 1:]
         np.multiply(r, r, out=r2)
@@ -562,8 +596,14 @@ class _Workspace:
         rsi *= 100.0
         p["atr_14"][...] = wilder[2]
 
-        _warmup_nans(p, width, returns)
-        return bool(np.isfinite(sums[:, :, -1]).all() and np.isfinite(wilder[2, :, -1]).all())
+        _warmup_nans(p, width)
+        return bool(
+            np.isfinite(sums[:, :, -1]).all()
+            and np.isfinite(wilder[2, :, -1]).all()
+            and (c[:, 0] > 0.0).all()
+            and np.isfinite(h[:, 0] if width > ATR_PERIOD else h).all()
+            and np.isfinite(lo[:, 0] if width > ATR_PERIOD else lo).all()
+        )
 
 
 def _left_align(
@@ -578,49 +618,54 @@ def _left_align(
     out[valid] = values
 
 
-def _leading_gaps(inputs: list[np.ndarray], lengths: np.ndarray) -> np.ndarray | None:
-    """Per symbol, the number of leading bars without finite high/low/close; None if 0."""
-    if all(np.isfinite(x[:, 0]).all() for x in inputs):
-        return None
-    complete = np.logical_and.reduce([np.isfinite(x) for x in inputs])
-    return np.where(complete.any(axis=1), complete.argmax(axis=1), lengths).astype(np.int64)
+def _good_bars(c: np.ndarray, h: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Which bars of (symbols, days) inputs can enter the indicators: a finite high and
+    low and a positive finite close, whose ratio to the previous close (if that bar is
+    good too) is a positive finite number; only prices some 300 orders of magnitude
+    apart fail that last test."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        good = np.isfinite(h) & np.isfinite(lo) & (c > 0.0) & (c < np.inf)
+        ratio = c[:, 1:] / c[:, :-1]
+        jump = ~((ratio > 0.0) & (ratio < np.inf))
+    good[:, 1:] &= ~(jump & good[:, :-1])
+    return good
 
 
-def _shift(stack: np.ndarray, by: np.ndarray, fill: float | None) -> np.ndarray:
-    """Shift each symbol row of (..., symbols, days) right by ``by`` (left if negative).
+def _split_at_bad_bars(
+    inputs: list[np.ndarray], lengths: np.ndarray | None, planes: np.ndarray
+) -> None:
+    """Recompute the symbols of a group that have a bad bar, each maximal run of good
+    bars (a segment) as a symbol of its own that starts at the run's first bar.
 
-    Cells shifted in get ``fill``, or, if None, repeat the row's edge value.
+    Every indicator of a segment is then what the segment alone would give: windows
+    and recursions never reach across a bad bar, and the recursions are seeded again
+    at the start of each segment. The bad bars, and the padding of those symbols, get
+    NaN throughout. The segments go through ``_fill_block`` like any long input; they
+    have no bad bar, so they are not split again.
     """
-    width = stack.shape[-1]
-    cols = np.arange(width) - by[:, None]
-    idx = np.broadcast_to(np.clip(cols, 0, width - 1), stack.shape)
-    moved = np.take_along_axis(stack, idx, axis=-1)
-    if fill is None:
-        return moved
-    return np.where((cols >= 0) & (cols < width), moved, fill)
-
-
-def _first_bad_bar(c: np.ndarray, h: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Per symbol, the first bar that cannot enter the indicators (else the width):
-    a non-finite high, low or close, or a close whose ratio to the previous one is not
-    a positive finite number (its log return would be NaN or infinite)."""
-    bad = ~(np.isfinite(c) & np.isfinite(h) & np.isfinite(lo))
-    ratio = c[:, 1:] / c[:, :-1]
-    bad[:, 1:] |= ~(np.isfinite(ratio) & (ratio > 0))
-    return np.where(bad.any(axis=1), bad.argmax(axis=1), c.shape[1])
-
-
-def _hold_from(inputs: tuple[np.ndarray, ...], ends: np.ndarray) -> None:
-    """Replace each row's bars from ``ends`` on by its last good close (1.0 if none).
-
-    A flat continuation keeps every scan finite; those bars are NaN-ed afterwards.
-    """
-    width = inputs[0].shape[-1]
-    last_good = np.take_along_axis(inputs[0], np.maximum(ends - 1, 0)[:, None], axis=1)
-    last_good = np.where(ends[:, None] > 0, last_good, 1.0)
-    cut = np.arange(width) >= ends[:, None]
-    for plane in inputs:
-        np.copyto(plane, last_good, where=cut)
+    c, h, lo = inputs
+    width = c.shape[1]
+    good = _good_bars(c, h, lo)
+    if lengths is not None:  # the padding after a symbol's last bar is not a bad bar
+        good |= np.arange(width) >= lengths[:, None]
+    rows = np.flatnonzero(~good.all(axis=1))
+    if len(rows) == 0:
+        return  # no bad bar after all (prices too large for the sums): leave them
+    keep = good[rows]
+    if lengths is not None:
+        keep &= np.arange(width) < lengths[rows, None]
+    starts = keep.copy()
+    starts[:, 1:] &= ~keep[:, :-1]
+    seg_first = np.flatnonzero(starts[keep])  # keep[...] is in (symbol, bar) order
+    n_good = int(np.count_nonzero(keep))
+    block = np.full((planes.shape[0], len(rows), width), np.nan)
+    if n_good:
+        long = np.empty((planes.shape[0], n_good))
+        seg_lengths = np.diff(np.r_[seg_first, n_good])
+        close, high, low = (x[rows][keep] for x in (c, h, lo))
+        _fill_block(close, high, low, seg_lengths, long, split=False)
+        block[:, keep] = long
+    planes[:, rows] = block
 
 
 def _true_range(
@@ -700,7 +745,10 @@ def _scan(
         rest = x[..., split:]
         if carry_out is not None:
             rest[..., 0] += carry_scale * carry_out
-        out[..., split:] = np.matmul(rest, mats[:, 0, :tail, :tail])
+        # One product per symbol row, like the blocks': one product over all the rows
+        # would round a row's values depending on how many rows share it.
+        tails = np.matmul(rest[..., None, :], mats[..., :tail, :tail])
+        out[..., split:] = tails[..., 0, :]
 
 
 def _seed_input(u: np.ndarray, x: np.ndarray, first: int, n: int, alpha: float) -> None:
@@ -795,9 +843,11 @@ def _realized_vol(sums: np.ndarray, changes: np.ndarray, out: np.ndarray, tmp: n
     var *= np.sqrt(TRADING_DAYS_PER_YEAR / (n - 1))
 
 
-def _warmup_nans(p: dict[str, np.ndarray], width: int, returns: bool) -> None:
+def _warmup_nans(p: dict[str, np.ndarray], width: int) -> None:
     """NaN the bars before each indicator's first value (bar numbers from 0)."""
     first = {
+        "return_1d": 1,
+        "log_return_1d": 1,
         "rsi_14": RSI_PERIOD,
         "atr_14": ATR_PERIOD,
         "ema_12": EMA_FAST - 1,
@@ -811,8 +861,6 @@ def _warmup_nans(p: dict[str, np.ndarray], width: int, returns: bool) -> None:
         "realized_vol_20": VOL_WINDOW,
         **{f"sma_{n}": n - 1 for n in SMA_PERIODS},
     }
-    if returns:
-        first.update(return_1d=1, log_return_1d=1)
     for name, bars in first.items():
         p[name][:, : min(bars, width)] = np.nan
 

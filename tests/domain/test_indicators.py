@@ -268,15 +268,276 @@ def test_categorical_symbols_and_tz_aware_dates_keep_their_dtypes():
     )
 
 
-def test_a_gap_does_not_crash_and_cuts_the_running_indicators():
-    bars = random_walk_bars(120, {"A": 0, "B": 0}, {"A": 10.0, "B": 20.0})
-    bars.loc[60, "close"] = np.nan  # bar 60 of A
+# ------------------------------------------------------------------ bad bars
+# Bar of each column's first value, counted from the first bar of a series (or of the
+# first good bar after a bad one).
+FIRST_VALUE = {
+    "return_1d": 1,
+    "log_return_1d": 1,
+    "sma_20": 19,
+    "sma_50": 49,
+    "sma_200": 199,
+    "ema_12": 11,
+    "ema_26": 25,
+    "rsi_14": 14,
+    "macd": 25,
+    "macd_signal": 33,
+    "macd_hist": 33,
+    "bb_upper": 19,
+    "bb_middle": 19,
+    "bb_lower": 19,
+    "atr_14": 14,
+    "realized_vol_20": 20,
+}
+RECURSIONS = ("ema_12", "ema_26", "rsi_14", "macd", "macd_signal", "macd_hist", "atr_14")
+WINDOWS = tuple(column for column in FIRST_VALUE if column not in RECURSIONS)
+# Ways to spoil a bar: (column, value).
+SPOILERS = [
+    ("close", np.nan),
+    ("close", 0.0),
+    ("close", -2.0),
+    ("close", np.inf),
+    ("high", np.inf),
+    ("high", np.nan),
+    ("low", np.nan),
+    ("low", -np.inf),
+]
+
+
+def good_runs(bad: np.ndarray) -> list[tuple[int, int]]:
+    """(first, end) of each maximal run of good bars."""
+    edges = np.flatnonzero(np.diff(np.r_[0, (~bad).astype(np.int8), 0]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def restarted(one: pd.DataFrame, bad: np.ndarray) -> pd.DataFrame:
+    """One symbol's indicators with its bad bars quarantined, from first principles:
+    every run of good bars computed as a series of its own, NaN on the bad bars."""
+    expected = pd.DataFrame(np.nan, index=pd.RangeIndex(len(one)), columns=FLOATS[1:])
+    for first, end in good_runs(bad):
+        alone = compute_indicators(one.iloc[first:end])
+        expected.iloc[first:end] = alone[FLOATS[1:]].to_numpy()
+    return expected
+
+
+def rolling_reference(close: np.ndarray, bad: np.ndarray) -> dict[str, np.ndarray]:
+    """The window columns, computed plainly with pandas on the closes with the bad bars
+    set to NaN: a window (or a return) that holds one is NaN."""
+    c = pd.Series(np.where(bad, np.nan, close))
+    log_ret = np.log(c / c.shift())
+    std20 = c.rolling(20).std(ddof=0)
+    mean20 = c.rolling(20).mean()
+    return {
+        "return_1d": (c / c.shift() - 1).to_numpy(),
+        "log_return_1d": log_ret.to_numpy(),
+        "sma_20": mean20.to_numpy(),
+        "sma_50": c.rolling(50).mean().to_numpy(),
+        "sma_200": c.rolling(200).mean().to_numpy(),
+        "bb_upper": (mean20 + 2 * std20).to_numpy(),
+        "bb_middle": mean20.to_numpy(),
+        "bb_lower": (mean20 - 2 * std20).to_numpy(),
+        "realized_vol_20": (log_ret.rolling(20).std() * math.sqrt(252)).to_numpy(),
+    }
+
+
+def expected_nans(bad: np.ndarray, column: str) -> np.ndarray:
+    """Where a column must be NaN: the bad bars, and the warm-up after each of them."""
+    nan = bad.copy()
+    for first, end in good_runs(bad):
+        nan[first : min(end, first + FIRST_VALUE[column])] = True
+    return nan
+
+
+def assert_quarantined(one: pd.DataFrame, got: pd.DataFrame, bad: np.ndarray) -> None:
+    """got (one symbol's output rows) treats the bars ``bad`` of ``one`` as quarantined."""
+    scale = float(np.nanmax(np.where(bad, np.nan, one["close"].to_numpy()), initial=1.0))
+    np.testing.assert_array_equal(got["close"].to_numpy(), one["close"].to_numpy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rolling = rolling_reference(one["close"].to_numpy(), bad)
+    alone = restarted(one, bad)
+    for column in FLOATS[1:]:
+        values = got[column].to_numpy()
+        np.testing.assert_array_equal(np.isnan(values), expected_nans(bad, column), column)
+        want = alone[column].to_numpy()
+        # The segment alone and the segment among others differ in the last bits only.
+        np.testing.assert_allclose(values, want, rtol=1e-12, atol=1e-12 * scale, err_msg=column)
+        if column in WINDOWS:
+            np.testing.assert_allclose(
+                values, rolling[column], rtol=1e-9, atol=1e-9 * scale, err_msg=column
+            )
+
+
+def test_a_nan_close_blanks_the_windows_over_it_then_indicators_resume():
+    # Replaces the test of the old behaviour, where a bad bar ended the symbol's
+    # indicators for good.
+    bars = random_walk_bars(420, {"A": 0, "B": 0, "C": 30}, {"A": 10.0, "B": 20.0, "C": 5.0})
+    clean = compute_indicators(bars)
+    rows = bars.index[bars["symbol"] == "A"]
+    at = 150
+    bars.loc[rows[at], "close"] = np.nan
     out = compute_indicators(bars)
-    a, b = out[out["symbol"] == "A"], out[out["symbol"] == "B"]
-    assert a["sma_20"].iloc[19:60].notna().all() and a["sma_20"].iloc[60:].isna().all()
-    assert a["rsi_14"].iloc[60:].isna().all() and a["atr_14"].iloc[60:].isna().all()
-    assert a["return_1d"].iloc[62:].notna().all()  # returns stay bar-local
-    assert b["sma_20"].iloc[19:].notna().all()  # other symbols are unaffected
+    got = out[out["symbol"] == "A"].reset_index(drop=True)
+    one = bars.loc[rows].reset_index(drop=True)
+    bad = np.arange(len(one)) == at
+    assert_quarantined(one, got, bad)
+
+    # Bar by bar: the bad bar is NaN throughout, and each column resumes where its
+    # window (or warm-up) after the bad bar is complete.
+    assert got.loc[at, FLOATS[1:]].isna().all()
+    for column, first in FIRST_VALUE.items():
+        assert got[column].iloc[at + 1 : at + 1 + first].isna().all(), column
+        assert got[column].iloc[at + 1 + first :].notna().all(), column
+    # Before the bad bar nothing changes.
+    before = clean[clean["symbol"] == "A"].reset_index(drop=True).iloc[:at]
+    pd.testing.assert_frame_equal(got.iloc[:at], before, check_exact=False, rtol=1e-12)
+    # The recursions after it are TA-Lib's on the bars after it, from their first value.
+    after = one.iloc[at + 1 :]
+    close, high, low = (after[c].to_numpy() for c in ("close", "high", "low"))
+    for column, want in {
+        "ema_12": talib.EMA(close, 12),
+        "ema_26": talib.EMA(close, 26),
+        "rsi_14": talib.RSI(close, 14),
+        "atr_14": talib.ATR(high, low, close, 14),
+        "macd": talib.EMA(close, 12) - talib.EMA(close, 26),
+    }.items():
+        np.testing.assert_allclose(got[column].iloc[at + 1 :], want, rtol=1e-9, err_msg=column)
+
+
+@pytest.mark.parametrize(("column", "value"), SPOILERS, ids=lambda v: str(v))
+def test_any_bad_value_quarantines_its_bar(column, value):
+    bars = random_walk_bars(300, {"A": 0}, {"A": 40.0}, seed=3)
+    at = 100
+    bars.loc[at, column] = value
+    got = compute_indicators(bars)
+    bad = np.arange(len(bars)) == at
+    assert_quarantined(bars, got, bad)
+    assert got["sma_20"].iloc[at + 20 :].notna().all()
+    assert got["atr_14"].iloc[at + 15 :].notna().all()
+
+
+@pytest.mark.parametrize(("column", "value"), SPOILERS, ids=lambda v: str(v))
+def test_a_bad_bar_in_a_series_too_short_for_any_recursion(column, value):
+    # Only the returns have values here, and no ATR ever sees a true range.
+    bars = random_walk_bars(6, {"A": 0, "B": 0}, {"A": 40.0, "B": 4.0}, seed=6)
+    bars.loc[2, column] = value
+    out = compute_indicators(bars)
+    got = out[out["symbol"] == "A"].reset_index(drop=True)
+    assert_quarantined(bars.iloc[:6], got, np.arange(6) == 2)
+    assert got["return_1d"].isna().tolist() == [True, False, True, True, False, False]
+
+
+def test_a_zero_close_and_an_inf_high_in_one_series():
+    bars = random_walk_bars(260, {"A": 0}, {"A": 40.0}, seed=4)
+    bars.loc[60, "close"] = 0.0
+    bars.loc[61, "high"] = np.inf  # next to the other: one gap of two bars
+    bars.loc[92, "high"] = np.inf
+    got = compute_indicators(bars)
+    bad = np.isin(np.arange(len(bars)), [60, 61, 92])
+    assert_quarantined(bars, got, bad)
+    # The 30 good bars between the gaps get ema_26 (from their 26th) but are too few
+    # for macd_signal (34).
+    assert got["ema_26"].iloc[62 + 25 : 92].notna().all()
+    assert got["macd_signal"].iloc[62:92].isna().all()
+    assert got["macd_signal"].iloc[93 + 33 :].notna().all()
+
+
+def test_leading_and_trailing_bad_bars():
+    bars = random_walk_bars(80, {"A": 0}, {"A": 40.0}, seed=5)
+    bars.loc[:3, "close"] = 0.0
+    bars.loc[79, "low"] = np.nan
+    got = compute_indicators(bars)
+    bad = np.isin(np.arange(80), [0, 1, 2, 3, 79])
+    assert_quarantined(bars, got, bad)
+    good = bars.iloc[4:79]
+    np.testing.assert_allclose(
+        got["rsi_14"].iloc[4:79], talib.RSI(good["close"].to_numpy(), 14), rtol=1e-9
+    )
+
+
+def test_a_symbol_of_bad_bars_only():
+    bars = random_walk_bars(40, {"A": 0, "B": 0}, {"A": 1.0, "B": 2.0})
+    bars.loc[bars["symbol"] == "A", "close"] = np.nan
+    out = compute_indicators(bars)
+    assert out.loc[out["symbol"] == "A", FLOATS].isna().all().all()
+    assert out.loc[out["symbol"] == "B", "sma_20"].iloc[19:].notna().all()
+
+
+@pytest.mark.parametrize("bad_start", [0, 45], ids=["full history", "late start"])
+def test_other_symbols_are_unchanged_bit_for_bit(bad_start):
+    # 70 symbols with the full history: they are computed straight into the output
+    # block, while symbols with a shorter one are gathered (both paths are covered).
+    starts = {f"S{k:02d}": 0 for k in range(70)} | {"R1": 10, "R2": 200}
+    starts["S33"] = bad_start
+    bars = random_walk_bars(300, starts, dict.fromkeys(starts, 25.0), seed=8)
+    rows = bars.index[bars["symbol"] == "S33"]
+    bars.loc[rows[20], "close"] = np.nan
+    bars.loc[rows[120], "close"] = 0.0
+    bars.loc[rows[121], "high"] = np.inf
+    by_date = bars.sort_values(["date", "symbol"], ignore_index=True)
+    out = compute_indicators(by_date)
+    without = compute_indicators(by_date[by_date["symbol"] != "S33"])
+    others = out[out["symbol"] != "S33"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(others, without, check_exact=True)
+    one = bars.loc[rows].reset_index(drop=True)
+    bad = np.isin(np.arange(len(one)), [20, 120, 121])
+    assert_quarantined(one, out[out["symbol"] == "S33"].reset_index(drop=True), bad)
+
+
+@st.composite
+def spoiled_bars(draw) -> tuple[pd.DataFrame, np.ndarray]:
+    """Two random-walk symbols; a few bars of A spoiled at random (B is clean)."""
+    n = draw(st.integers(1, 160))
+    seed = draw(st.integers(0, 2**32 - 1))
+    bars = random_walk_bars(n, {"A": 0, "B": 0}, {"A": 50.0, "B": 5.0}, seed=seed)
+    spoils = draw(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(SPOILERS)), max_size=5))
+    bad = np.zeros(n, dtype=bool)
+    for at, (column, value) in spoils:
+        bars.loc[at, column] = value  # A comes first, so its rows are 0 .. n-1
+        bad[at] = True
+    return bars, bad
+
+
+@settings(max_examples=100, deadline=None)
+@given(spoiled_bars(), st.randoms(use_true_random=False))
+def test_bad_bars_anywhere_restart_the_indicators(spoiled, rnd):
+    bars, bad = spoiled
+    order = list(range(len(bars)))
+    rnd.shuffle(order)
+    out = compute_indicators(bars.iloc[order])
+    one = bars[bars["symbol"] == "A"].reset_index(drop=True)
+    assert_quarantined(one, out[out["symbol"] == "A"].reset_index(drop=True), bad)
+    b = out[out["symbol"] == "B"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(b, compute_indicators(bars[bars["symbol"] == "B"]))
+
+
+def test_talib_itself_after_a_mid_series_nan():
+    # What compute_indicators' docstring says of TA-Lib, checked on the installed one.
+    bars = random_walk_bars(150, {"A": 0}, {"A": 30.0}, seed=2)
+    close, high, low = (bars[c].to_numpy() for c in ("close", "high", "low"))
+    clean_tr = talib.TRANGE(high, low, close)
+    # A bar whose true range comes from the previous close, so that dropping it shows.
+    at = next(t for t in range(60, 140) if clean_tr[t + 1] > high[t + 1] - low[t + 1])
+    c = close.copy()
+    c[at] = np.nan
+    for values in (talib.SMA(c, 20), talib.EMA(c, 12), *talib.BBANDS(c, 20), *talib.MACD(c)):
+        assert np.isfinite(values[at - 1]) and np.isnan(values[at:]).all()
+    assert (talib.RSI(c, 14)[at:] == 0.0).all()
+    # ATR runs on; the true range after the NaN close is that bar's high - low alone.
+    true_range = clean_tr.copy()
+    true_range[at + 1] = high[at + 1] - low[at + 1]
+    atr = np.full(len(c), np.nan)
+    atr[14] = true_range[1:15].mean()
+    for t in range(15, len(c)):
+        atr[t] = (13 * atr[t - 1] + true_range[t]) / 14
+    np.testing.assert_allclose(talib.ATR(high, low, c, 14), atr, rtol=1e-12)
+    # A NaN high ends ATR, and leaves the close-only functions alone.
+    h = high.copy()
+    h[at] = np.nan
+    assert np.isnan(talib.ATR(h, low, close, 14)[at:]).all()
+    # A zero close is just a number to TA-Lib.
+    z = close.copy()
+    z[at] = 0.0
+    assert np.isfinite(talib.SMA(z, 20)[19:]).all() and np.isfinite(talib.RSI(z, 14)[14:]).all()
 
 
 def test_empty_frame():
