@@ -14,11 +14,13 @@ What it does, in a temporary directory (removed at the end unless --keep, or on 
    passing or failing (run tags choose); and ``materialize()`` of an asset that raises (an
    anonymous run failure). Then ``--queued`` runs are created QUEUED, as the queued run
    coordinator leaves them. The webhook and ROBO_THRESHOLD_* variables are unset, then
-   the host CPU and memory thresholds are pinned out of reach (100.5 / 101 %, as the
+   the desk's CPU and memory thresholds are pinned out of reach (100.5 / 101 %, as the
    monitoring tests pin them) unless --host-thresholds: the ticks here follow each other
-   with no pause, so ``cpu_pct`` (host CPU since the previous call, not over the deployed
-   60 s) measures this very loop and whatever else the machine runs, and would raise and
-   resolve an alert from one tick to the next;
+   with no pause, so ``cpu_pct`` (the desk's CPU since the previous tick, not over the
+   deployed 60 s) measures this very loop, and would raise and resolve an alert from one
+   tick to the next. Host-wide alerts are off (ROBO_HOST_ALERTS unset), as by default.
+   The first ``metrics_sensor`` tick, with no stored CPU reading, measures CPU over 1 s
+   of its own (``FIRST_SAMPLE_S``), which its time includes;
 2. times each tick as the tests make it: ``build_sensor_context(instance=..., cursor=...,
    resources=...)`` then ``sensor.evaluate_tick(context)``, with ``metrics_sensor``'s
    ``market`` and ``broker`` built per tick as ``tests/monitoring/metrics_support.py``
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--host-thresholds",
         action="store_true",
-        help="keep the seed's host CPU and memory thresholds (default: out of reach)",
+        help="keep the seed's CPU and memory thresholds (default: out of reach)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile one more steady tick of each sensor"
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs and --repeats must be at least 1, --new-runs and --queued 0 or more")
 
     for name in list(os.environ):
-        if name.startswith(("ROBO_THRESHOLD_", "ROBO_ALERT_")):
+        if name.startswith(("ROBO_THRESHOLD_", "ROBO_ALERT_")) or name == "ROBO_HOST_ALERTS":
             del os.environ[name]
     if not args.host_thresholds:
         for name in ("CPU_PCT", "MEMORY_PCT"):
@@ -430,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         s.name: {case: {**stats(s.times[case]), "reports": s.reports[case]} for case in CASES}
         for s in sensors
     }
-    host = "seed's host thresholds" if args.host_thresholds else "host thresholds out of reach"
+    host = "seed's load thresholds" if args.host_thresholds else "load thresholds out of reach"
     print(f"\n{args.runs} finished runs, {args.queued} queued, {host}; {os.cpu_count()} cores")
     print(
         f"{'sensor':<16}{'case':<10}{'n':>4}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}"

@@ -26,6 +26,7 @@ from robo_dagster.automation.news_sensor import news_sensor
 from robo_dagster.automation.order_sensor import open_orders_sensor
 from robo_dagster.automation.price_move_sensor import price_move_sensor
 from robo_dagster.automation.schedules import SCHEDULE_JOBS, SCHEDULES
+from robo_dagster.automation.snapshot_sensor import snapshot_sensor
 from robo_dagster.execution import assets as execution_assets
 from robo_dagster.execution import checks as execution_checks
 from robo_dagster.market_data import assets as market_data_assets
@@ -65,6 +66,7 @@ defs = Definitions(
         market_automation_sensor,
         held_tasks_sensor,
         open_orders_sensor,
+        snapshot_sensor,
         alerts_sensor,
         metrics_sensor,
     ],

@@ -35,6 +35,7 @@ from robo_dagster.providers import MarketDataProvider
 from robo_dagster.resources import build_market
 from robo_dagster.run_owner import fail_orphaned_runs, owner_tags
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.snapshot import publish_snapshot
 
 
 def pipeline_job(name: str = "sequential_pipeline") -> JobDefinition:
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     database = settings.duckdb_path()
+    snapshot, _ = publish_snapshot(database)
+    print(f"readers' snapshot: {snapshot} (open it read-only with duckdb; it never blocks a run)")
     with locked_connection(database) as conn:
         tables = conn.execute(
             "select schema_name || '.' || table_name as name, estimated_size as rows "

@@ -302,14 +302,25 @@ def execution_mode() -> str:
     return _choice("ROBO_EXECUTION", EXECUTION_MODES, "dry-run")
 
 
-def trading_halted() -> bool:
-    """``ROBO_TRADING_HALTED``: the kill switch. 1, true or yes stops every submission."""
-    raw = (os.environ.get("ROBO_TRADING_HALTED") or "").strip().lower()
+def _flag(name: str) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
     if raw in ("", "0", "false", "no"):
         return False
     if raw in ("1", "true", "yes"):
         return True
-    raise ValueError(f"ROBO_TRADING_HALTED={raw!r} must be 1/true/yes or 0/false/no")
+    raise ValueError(f"{name}={raw!r} must be 1/true/yes or 0/false/no")
+
+
+def trading_halted() -> bool:
+    """``ROBO_TRADING_HALTED``: the kill switch. 1, true or yes stops every submission."""
+    return _flag("ROBO_TRADING_HALTED")
+
+
+def host_alerts() -> bool:
+    """``ROBO_HOST_ALERTS``: 1, true or yes also alerts on the whole host's CPU and memory
+    (``host_cpu_pct``, ``host_memory_pct``), every process on it included. Off by
+    default: on a shared host, other work must not page the desk."""
+    return _flag("ROBO_HOST_ALERTS")
 
 
 def _float_env(name: str, default: float, low: float, high: float) -> float:

@@ -72,9 +72,10 @@ MONITORING_METRICS = (
     "queued_runs",
     "cpu_pct",
     "memory_pct",
-    "disk_pct",
     "dagster_rss_mb",
-    "dagster_cpu_pct",
+    "host_cpu_pct",
+    "host_memory_pct",
+    "disk_pct",
 )
 NOTEBOOK_PRICES = AssetKey(["notebook_test", "prices"])
 NOTEBOOK_CHECK_FP = "check:notebook_test/prices:prices_sane"

@@ -51,6 +51,7 @@ from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.market_sim import build_universe
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
 
 INBOX_TABLE = "market_data.market_events"
 QUARANTINE_TABLE = "market_data.market_events_quarantine"
@@ -189,29 +190,34 @@ def write_cursor(watermark: pd.Timestamp, seen: dict[int, pd.Timestamp], read: p
     description="Turns each new row of market_data.market_events into an analysis run (priority 9, or 10 when critical).",
 )
 def market_event_inbox_sensor(context: SensorEvaluationContext) -> SensorResult:
-    with locked_connection(settings.duckdb_path()) as conn:
-        ensure_inbox(conn)
-        watermark, seen = read_cursor(context.cursor, conn)
-        rows = conn.execute(
-            f"select id, received_at, source, payload from {INBOX_TABLE} "
-            "where received_at >= ? and id not in (select unnest(?)) "
-            "order by received_at, id limit ?",
-            [window_start(watermark), sorted(seen), MAX_EVENTS_PER_TICK],
-        ).fetchdf()
-        tradable, known = _universe(conn)
-        requests, rejected, ignored = classify(rows, tradable, known)
-        waiting = _quarantined(conn)
-        if rejected:
-            quarantined = pd.DataFrame(rejected).assign(
-                quarantined_at=pd.Timestamp.now(tz="UTC").tz_localize(None)
-            )
-            conn.register("quarantined", quarantined)
-            # A tick replayed after a crash must not quarantine the same event twice.
-            conn.execute(
-                f"insert into {QUARANTINE_TABLE} by name select * from quarantined "
-                f"where event_id not in (select event_id from {QUARANTINE_TABLE})"
-            )
+    try:
+        with locked_connection(settings.duckdb_path(), deadline_s=SENSOR_DEADLINE_S) as conn:
+            ensure_inbox(conn)
+            watermark, seen = read_cursor(context.cursor, conn)
+            rows = conn.execute(
+                f"select id, received_at, source, payload from {INBOX_TABLE} "
+                "where received_at >= ? and id not in (select unnest(?)) "
+                "order by received_at, id limit ?",
+                [window_start(watermark), sorted(seen), MAX_EVENTS_PER_TICK],
+            ).fetchdf()
+            tradable, known = _universe(conn)
+            requests, rejected, ignored = classify(rows, tradable, known)
             waiting = _quarantined(conn)
+            if rejected:
+                quarantined = pd.DataFrame(rejected).assign(
+                    quarantined_at=pd.Timestamp.now(tz="UTC").tz_localize(None)
+                )
+                conn.register("quarantined", quarantined)
+                # A tick replayed after a crash must not quarantine the same event twice.
+                conn.execute(
+                    f"insert into {QUARANTINE_TABLE} by name select * from quarantined "
+                    f"where event_id not in (select event_id from {QUARANTINE_TABLE})"
+                )
+                waiting = _quarantined(conn)
+    except WarehouseBusy as exc:
+        return SensorResult(
+            skip_reason=f"the warehouse is busy; the next tick reads the events ({exc})"
+        )
     cursor = write_cursor(watermark, seen, rows)
     if rows.empty:
         return SensorResult(skip_reason="no new event", cursor=cursor)

@@ -33,7 +33,7 @@ from dagster import DagsterInstance
 
 from robo_dagster import redaction
 from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Alert, Severity
-from robo_dagster.warehouse.locking import database_lock
+from robo_dagster.warehouse.locking import RECORDED_WAIT_S, database_lock, recent_waits
 
 # The scheduler daemon beats about once a minute and skips a beat when its last is under
 # 30 s old, so a healthy beat can be 90 s old: 60 s raised a false CRITICAL after a start.
@@ -135,7 +135,27 @@ def check_duckdb(database: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) 
         )
     except Exception as exc:
         return HealthItem("duckdb", False, f"{database}: {_error(exc)}")
-    return HealthItem("duckdb", True, f"{database} answers (lock obtained in {waited:.2f} s)")
+    return HealthItem(
+        "duckdb",
+        True,
+        f"{database} answers (lock obtained in {waited:.2f} s)" + _longest_wait(database),
+    )
+
+
+LOCK_WAIT_WINDOW_S = 3600.0
+
+
+def _longest_wait(database: str) -> str:
+    """The longest lock wait robo-dagster recorded in the last hour, if any."""
+    waits = recent_waits(database, LOCK_WAIT_WINDOW_S)
+    if not waits:
+        return f"; no lock wait over {RECORDED_WAIT_S:g} s in the last hour"
+    at, seconds, pid, on = max(waits, key=lambda wait: wait[1])
+    when = dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%H:%M:%S UTC")
+    return (
+        f"; {len(waits)} lock wait(s) over {RECORDED_WAIT_S:g} s in the last hour, the longest "
+        f"{seconds:.1f} s at {when} (pid {pid}, on the {on})"
+    )
 
 
 def check_market(market: Any) -> HealthItem:

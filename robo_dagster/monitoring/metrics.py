@@ -10,8 +10,13 @@ naive UTC (DuckDB reserves ``at``, as SQL reserves ``check`` for the alerts). Me
 - per job over the last ``FAILURE_RATE_WINDOW_S``: ``run_success_count``,
   ``run_failure_count`` and ``failure_rate`` (failed / (failed + succeeded));
 - ``queued_runs``: the backlog, runs in status QUEUED;
-- the host: ``cpu_pct``, ``memory_pct``, ``disk_pct`` (of the DuckDB file's filesystem);
-  the processes whose command line mentions dagster: ``dagster_rss_mb``, ``dagster_cpu_pct``.
+- the desk's own processes (``processes.py``: the webserver, the daemon, the code
+  servers, the runs): ``cpu_pct`` (in % of the whole machine, over the interval since the
+  previous tick, from the counters stored in the cursor), ``memory_pct`` (their resident
+  memory, in % of the machine's) and ``dagster_rss_mb``;
+- the host: ``host_cpu_pct``, ``host_memory_pct`` and ``disk_pct`` (of the DuckDB file's
+  filesystem). Host-wide figures include whatever else runs on the machine, so their
+  thresholds only raise alerts with ``ROBO_HOST_ALERTS`` on.
 
 ``metrics_sensor`` (RUNNING, every 60 s) collects them, checks the thresholds
 (``thresholds.py``) and the health items (``health.py``, without the slow definitions
@@ -19,7 +24,8 @@ load: the sensor running proves its code location loaded), then writes the metri
 their threshold actions, then checks health and records its alerts (after the write, so
 the DuckDB file exists; two short lock holds), and reports the monitoring assets'
 materializations when their summary changed (``dashboard.py``). Fingerprints: ``threshold:backlog``,
-``threshold:cpu_pct``, ``threshold:memory_pct``, ``threshold:failure_rate:<job>``,
+``threshold:cpu_pct``, ``threshold:memory_pct`` (the desk's), ``threshold:host_cpu_pct``,
+``threshold:host_memory_pct``, ``threshold:failure_rate:<job>``,
 ``threshold:execution_time_s:<job>`` and ``health:<item>``. An alert is resolved when its
 metric is back under the warning level: each finished run of a job raises or resolves
 its job's execution-time alert in end-time order, so the next fast run resolves it.
@@ -59,19 +65,19 @@ from robo_dagster.monitoring import thresholds
 from robo_dagster.monitoring.alerts import SCHEMA, Alert, Severity
 from robo_dagster.monitoring.dashboard import dashboard_reports
 from robo_dagster.monitoring.health import health_alerts, health_report
+from robo_dagster.monitoring.processes import CpuReading, cpu_between, read_desk
 from robo_dagster.monitoring.sensor import RaiseAction, ResolveAction, record_actions
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.warehouse.connection import locked_connection
-from robo_dagster.warehouse.locking import database_lock
+from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
 
 TABLE = f"{SCHEMA}.metrics"
 FAILURE_RATE_WINDOW_S = 3600.0
 ROOT_RUN_TAG = "dagster/root_run_id"  # set on a retry: the run it retries, first of its chain
 FIRST_WINDOW_S = 3600.0
+FIRST_SAMPLE_S = 1.0  # the CPU interval of a tick with no stored reading
 MIN_RUNS_FOR_RATE = 3
-# A tick waits at most this long for the DuckDB lock; a long write skips one tick's write
-# rather than stacking sensor evaluations behind it.
-LOCK_TIMEOUT_S = 30.0
+MAX_READING_AGE_S = 900.0  # an older stored CPU reading is replaced by a fresh interval
 UPDATE_SLACK_S = 5.0
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 
@@ -202,37 +208,36 @@ def _existing_dir(database: str) -> str:
     return str(path)
 
 
-def collect_system_metrics(database: str | None = None) -> list[Metric]:
-    """Host CPU, memory and disk, and the summed memory and CPU of Dagster's processes.
+def collect_system_metrics(
+    database: str | None = None, previous: CpuReading | None = None
+) -> tuple[list[Metric], CpuReading]:
+    """The desk's CPU and memory, the host's, and the disk; and the reading to store.
 
-    CPU figures are since the previous call (``interval=None`` never sleeps): the first
-    call in a process reads 0. The disk is the DuckDB file's filesystem.
+    CPU is measured over the interval since ``previous`` (the reading the last tick
+    stored). Without one, this call takes a first reading and measures over the next
+    ``FIRST_SAMPLE_S``. The disk is the DuckDB file's filesystem.
     """
-    at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    if previous is None:
+        previous = read_desk().reading
+        time.sleep(FIRST_SAMPLE_S)
+    sample = read_desk()
+    host_cpu, desk_cpu = cpu_between(previous, sample.reading, psutil.cpu_count() or 1)
+    at = _naive(sample.reading.at)
+    memory = psutil.virtual_memory()
     path = _existing_dir(database or settings.duckdb_path())
+    desk = {
+        "processes": str(sample.processes),
+        "window_s": f"{sample.reading.at - previous.at:.1f}",
+    }
     metrics = [
-        Metric("cpu_pct", psutil.cpu_percent(interval=None), at),
-        Metric("memory_pct", psutil.virtual_memory().percent, at),
+        Metric("cpu_pct", round(desk_cpu, 2), at, desk),
+        Metric("memory_pct", round(100.0 * sample.rss_bytes / memory.total, 2), at, desk),
+        Metric("dagster_rss_mb", round(sample.rss_bytes / 2**20, 1), at, desk),
+        Metric("host_cpu_pct", round(host_cpu, 2), at, {"window_s": desk["window_s"]}),
+        Metric("host_memory_pct", memory.percent, at),
         Metric("disk_pct", psutil.disk_usage(path).percent, at, {"path": path}),
     ]
-    rss = 0.0
-    cpu = 0.0
-    count = 0
-    for proc in psutil.process_iter(["cmdline", "memory_info"]):
-        try:
-            cmdline = proc.info.get("cmdline") or []
-            if not any("dagster" in part for part in cmdline):
-                continue
-            memory = proc.info.get("memory_info")
-            rss += (memory.rss if memory is not None else 0) / 2**20
-            cpu += proc.cpu_percent(interval=None)
-            count += 1
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    tags = {"processes": str(count)}
-    metrics.append(Metric("dagster_rss_mb", round(rss, 1), at, tags))
-    metrics.append(Metric("dagster_cpu_pct", cpu, at, tags))
-    return metrics
+    return metrics, sample.reading
 
 
 def _crossing(
@@ -289,7 +294,21 @@ def threshold_actions(
             message = f"{metric.value:.0f} runs queued"
         elif metric.name in ("cpu_pct", "memory_pct"):
             name, fingerprint = metric.name, f"threshold:{metric.name}"
-            message = f"host {metric.name.removesuffix('_pct')} at {metric.value:.0f} %"
+            message = (
+                f"the desk's {metric.tags.get('processes', '?')} processes use "
+                f"{metric.value:.0f} % of the machine's {metric.name.removesuffix('_pct')}"
+            )
+        elif metric.name in ("host_cpu_pct", "host_memory_pct"):
+            name, fingerprint = metric.name, f"threshold:{metric.name}"
+            if not settings.host_alerts():
+                # Opt-in: off, it raises nothing, and clears what it raised while on.
+                resolves.append(ResolveAction(seq, fingerprint, metric.at))
+                seq += 1
+                continue
+            message = (
+                f"host {metric.name.removeprefix('host_').removesuffix('_pct')} at "
+                f"{metric.value:.0f} % (every process on the machine)"
+            )
         else:
             continue
         alert = _crossing(
@@ -303,13 +322,19 @@ def threshold_actions(
     return raises, resolves
 
 
-def _parse_cursor(cursor: str | None, now: float) -> float:
+def _parse_cursor(cursor: str | None, now: float) -> tuple[float, CpuReading | None]:
+    """The window's start and the stored CPU reading (None if absent or too old)."""
     if not cursor:
-        return now - FIRST_WINDOW_S
+        return now - FIRST_WINDOW_S, None
     try:
-        return float(json.loads(cursor)["since"])
+        data = json.loads(cursor)
+        since = float(data["since"])
     except (ValueError, KeyError, TypeError):
         raise ValueError(f"metrics_sensor cursor {cursor!r} is not {{'since': epoch}}") from None
+    reading = CpuReading.from_json(data.get("cpu"))
+    if reading is not None and not 0 < now - reading.at <= MAX_READING_AGE_S:
+        reading = None  # after a long pause, a fresh interval says more than a long average
+    return since, reading
 
 
 @sensor(
@@ -326,25 +351,39 @@ def metrics_sensor(
 ) -> SensorResult:
     """One tick: collect and write metrics with their threshold alerts, then check health."""
     now = time.time()
-    since = _parse_cursor(context.cursor, now)
+    since, previous = _parse_cursor(context.cursor, now)
     database = settings.duckdb_path()
     instance = context.instance
-    metrics = collect_run_metrics(instance, since, now) + collect_system_metrics(database)
+    system, reading = collect_system_metrics(database, previous)
+    metrics = collect_run_metrics(instance, since, now) + system
     raises, resolves = threshold_actions(metrics)
-    with database_lock(database, timeout_s=LOCK_TIMEOUT_S), locked_connection(database) as conn:
-        write_metrics(conn, metrics)
-        counts = record_actions(conn, raises, resolves)
+    try:
+        with locked_connection(database, deadline_s=SENSOR_DEADLINE_S) as conn:
+            write_metrics(conn, metrics)
+            counts = record_actions(conn, raises, resolves)
+    except WarehouseBusy as exc:
+        # Nothing written, the cursor unchanged: the next tick measures this interval too.
+        return SensorResult(skip_reason=f"the warehouse is busy; nothing recorded ({exc})")
+    cursor = json.dumps({"since": now, "cpu": reading.to_json()})
     # After the write, so that the DuckDB file exists and no connection of ours is open.
     items = health_report(instance, database, market, broker, load_definitions=False)
     failed, healthy = health_alerts(items)
     at = _naive(now)
-    with database_lock(database, timeout_s=LOCK_TIMEOUT_S), locked_connection(database) as conn:
-        health = record_actions(
-            conn,
-            [RaiseAction(i, alert, at) for i, alert in enumerate(failed)],
-            [ResolveAction(len(failed) + i, fp, at) for i, fp in enumerate(healthy)],
+    try:
+        with locked_connection(database, deadline_s=SENSOR_DEADLINE_S) as conn:
+            health = record_actions(
+                conn,
+                [RaiseAction(i, alert, at) for i, alert in enumerate(failed)],
+                [ResolveAction(len(failed) + i, fp, at) for i, fp in enumerate(healthy)],
+            )
+            reports = dashboard_reports(instance, conn, include_metrics=True)
+    except WarehouseBusy as exc:
+        # The metrics are written: move on, or the next tick would write them twice.
+        return SensorResult(
+            cursor=cursor,
+            skip_reason=f"{len(metrics)} metric(s) written; health not recorded, the "
+            f"warehouse is busy ({exc})",
         )
-        reports = dashboard_reports(instance, conn, include_metrics=True)
     for name in ("new", "escalated", "repeated", "stale", "resolved"):
         setattr(counts, name, getattr(counts, name) + getattr(health, name))
     bad = [item.name for item in items if not item.ok]
@@ -354,6 +393,4 @@ def metrics_sensor(
         f"alert(s)" + (f"; unhealthy: {', '.join(bad)}" if bad else "")
     )
     context.log.info(summary)
-    return SensorResult(
-        cursor=json.dumps({"since": now}), skip_reason=summary, asset_events=reports
-    )
+    return SensorResult(cursor=cursor, skip_reason=summary, asset_events=reports)

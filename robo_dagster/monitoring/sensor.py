@@ -79,6 +79,7 @@ from robo_dagster.monitoring.alerts import (
 from robo_dagster.monitoring.dashboard import dashboard_reports
 from robo_dagster.monitoring.webhook import DeliveryReport, WebhookChannel
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
 
 MAX_EVENTS_PER_TICK = 1000
 MAX_DELIVERIES_PER_TICK = 50
@@ -432,9 +433,13 @@ def alerts_sensor(context: SensorEvaluationContext) -> SensorResult:
     counts = TickCounts()
     reports: list[AssetMaterialization] = []
     if raises or resolves:
-        with locked_connection(database) as conn:
-            counts = record_actions(conn, raises, resolves)
-            reports = dashboard_reports(context.instance, conn, include_metrics=False)
+        try:
+            with locked_connection(database, deadline_s=SENSOR_DEADLINE_S) as conn:
+                counts = record_actions(conn, raises, resolves)
+                reports = dashboard_reports(context.instance, conn, include_metrics=False)
+        except WarehouseBusy as exc:
+            # The cursor stays where it was: the next tick reads the same events again.
+            return SensorResult(skip_reason=f"the warehouse is busy; the next tick retries ({exc})")
     if batch.records:
         summary = (
             f"events {batch.records[0].storage_id}..{batch.cursor}: {counts.new} new, "

@@ -33,8 +33,10 @@ DEFAULTS: dict[str, Threshold] = {
         Threshold("backlog", 50, 100),  # queued runs
         Threshold("failure_rate", 0.10, 0.25),  # failed / finished runs of a job, last hour
         Threshold("execution_time_s", 300, 600),  # one run's duration
-        Threshold("memory_pct", 80, 90),  # host memory in use
-        Threshold("cpu_pct", 80, 90),  # host CPU in use
+        Threshold("memory_pct", 80, 90),  # the desk's processes: % of the machine's memory
+        Threshold("cpu_pct", 80, 90),  # the desk's processes: % of the machine's CPU
+        Threshold("host_memory_pct", 80, 90),  # every process; alerts with ROBO_HOST_ALERTS
+        Threshold("host_cpu_pct", 80, 90),  # every process; alerts with ROBO_HOST_ALERTS
     )
 }
 

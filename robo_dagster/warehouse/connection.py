@@ -1,39 +1,78 @@
-"""Opening a DuckDB connection the same way everywhere."""
+"""Opening a DuckDB connection the same way everywhere.
+
+Two locks guard the file. robo-dagster's own processes queue on the ``flock`` beside it
+(``locking``). A process outside robo-dagster that holds the file open (a notebook, the
+``duckdb`` CLI) holds DuckDB's own lock: a connection then polls it every
+``POLL_S`` until ``deadline_s``, so the next write starts within a fraction of a second
+of that reader letting go, instead of after a back-off that grows to most of a minute.
+Readers should not hold the file at all: they read the snapshot (``snapshot``).
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster._utils.backoff import backoff
 
-from robo_dagster.warehouse.locking import database_lock
+from robo_dagster.warehouse.locking import (
+    DEFAULT_TIMEOUT_S,
+    WarehouseBusy,
+    database_lock,
+    record_wait,
+)
+
+POLL_S = 0.1
+OUTSIDE = "duckdb file lock (a process outside robo-dagster)"
+
+
+def connect_when_free(
+    database: str, read_only: bool, config: dict[str, Any], deadline_s: float
+) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, retried every ``POLL_S`` while another process holds the file,
+    for at most ``deadline_s``; then ``WarehouseBusy`` with DuckDB's error, which names
+    the holder."""
+    started = time.monotonic()
+    while True:
+        try:
+            conn = duckdb.connect(database=database, read_only=read_only, config=config)
+        except (duckdb.IOException, RuntimeError) as exc:
+            if "lock" not in str(exc).lower():
+                raise  # not a held file (a corrupt one, a bad path): waiting will not help
+            if time.monotonic() - started >= deadline_s:
+                record_wait(database, time.monotonic() - started, f"{OUTSIDE}, given up")
+                raise WarehouseBusy(
+                    f"{database} stayed locked by another process for {deadline_s:g} s: {exc}"
+                ) from exc
+            time.sleep(POLL_S)
+            continue
+        waited = time.monotonic() - started
+        if waited >= POLL_S:
+            record_wait(database, waited, OUTSIDE)
+        return conn
 
 
 @contextmanager
 def locked_connection(
-    database: str, config: dict[str, Any] | None = None, *, read_only: bool = False
+    database: str,
+    config: dict[str, Any] | None = None,
+    *,
+    read_only: bool = False,
+    deadline_s: float = DEFAULT_TIMEOUT_S,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection under the file lock, closed even when the body raises.
-
-    DuckDB's own lock can still be held by a process outside robo-dagster (a notebook
-    that kept a connection open): Dagster's backoff then retries for about 100 s.
-    """
+    ``deadline_s`` bounds the wait for both locks: a sensor passes a short one so that
+    its tick ends (skipping) well within its own deadline."""
     if database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    with database_lock(database):
-        conn = backoff(
-            fn=duckdb.connect,
-            retry_on=(RuntimeError, duckdb.IOException),
-            kwargs={
-                "database": database,
-                "read_only": read_only,
-                "config": {"custom_user_agent": "robo-dagster", **(config or {})},
-            },
-            max_retries=10,
+    started = time.monotonic()
+    with database_lock(database, timeout_s=deadline_s):
+        left = max(deadline_s - (time.monotonic() - started), POLL_S)
+        conn = connect_when_free(
+            database, read_only, {"custom_user_agent": "robo-dagster", **(config or {})}, left
         )
         try:
             yield conn

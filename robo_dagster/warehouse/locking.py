@@ -19,12 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_TIMEOUT_S = 600.0
+# A sensor's tick must end well within Dagster's 60 s evaluation deadline: it gives up
+# after this long and skips, and the next tick tries again.
+SENSOR_DEADLINE_S = 20.0
 _POLL_S = 0.02
 
 _thread_locks: dict[str, threading.RLock] = {}
 _depth: dict[str, int] = {}
 _fds: dict[str, int] = {}
 _registry_lock = threading.Lock()
+
+
+class WarehouseBusy(TimeoutError):
+    """The DuckDB file stayed locked, by robo-dagster or another process, past the deadline."""
 
 
 def _key(database: str) -> str:
@@ -41,7 +48,7 @@ def database_lock(database: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterat
     with _registry_lock:
         thread_lock = _thread_locks.setdefault(key, threading.RLock())
     if not thread_lock.acquire(timeout=timeout_s):
-        raise TimeoutError(f"waited {timeout_s:.0f} s for another thread to release {database}")
+        raise WarehouseBusy(f"waited {timeout_s:.0f} s for another thread to release {database}")
     try:
         if _depth.get(key, 0) == 0:
             _fds[key] = _acquire_file_lock(key, timeout_s)
@@ -58,19 +65,62 @@ def database_lock(database: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterat
         thread_lock.release()
 
 
+WAIT_LOG_SUFFIX = ".lockwaits"
+RECORDED_WAIT_S = 0.2  # shorter waits are ordinary queueing and not written down
+MAX_WAIT_LOG_BYTES = 256 * 1024
+
+
+def record_wait(database: str, waited_s: float, on: str) -> None:
+    """Append a lock wait to the file beside the database, for ``robo-dagster status``:
+    one line of Unix time, seconds waited, pid and what was waited on. The file is cut
+    back to its newer half once it grows past 256 KiB."""
+    if database == ":memory:" or waited_s < RECORDED_WAIT_S:
+        return
+    path = Path(_key(database) + WAIT_LOG_SUFFIX)
+    try:
+        with path.open("a") as log:
+            log.write(f"{time.time():.3f}\t{waited_s:.3f}\t{os.getpid()}\t{on}\n")
+        if path.stat().st_size > MAX_WAIT_LOG_BYTES:
+            lines = path.read_text().splitlines(keepends=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text("".join(lines[len(lines) // 2 :]))
+            os.replace(tmp, path)
+    except OSError:
+        pass  # a wait we cannot write down must never fail the write itself
+
+
+def recent_waits(
+    database: str, window_s: float, now: float | None = None
+) -> list[tuple[float, float, int, str]]:
+    """The lock waits recorded in the last ``window_s``: (time, seconds, pid, on)."""
+    path = Path(_key(database) + WAIT_LOG_SUFFIX)
+    if not path.exists():
+        return []
+    cutoff = (time.time() if now is None else now) - window_s
+    waits = []
+    for line in path.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4 and float(parts[0]) >= cutoff:
+            waits.append((float(parts[0]), float(parts[1]), int(parts[2]), parts[3]))
+    return waits
+
+
 def _acquire_file_lock(key: str, timeout_s: float) -> int:
     lock_path = Path(key + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            record_wait(key, time.monotonic() - started, "robo-dagster file lock")
             return fd
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 os.close(fd)
-                raise TimeoutError(
+                record_wait(key, time.monotonic() - started, "robo-dagster file lock, given up")
+                raise WarehouseBusy(
                     f"another robo-dagster process has held {key} for over {timeout_s:.0f} s"
                 ) from None
             time.sleep(_POLL_S)

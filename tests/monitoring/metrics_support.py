@@ -48,8 +48,9 @@ def clear_threshold_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def quiet_host_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Host CPU and memory levels no percentage reaches: a busy test machine must not add
-    host alerts to the ones a test counts."""
+    """CPU and memory levels no percentage reaches, and no host-wide alerts: a busy test
+    machine must not add load alerts to the ones a test counts."""
+    monkeypatch.delenv("ROBO_HOST_ALERTS", raising=False)
     for name in ("CPU_PCT", "MEMORY_PCT"):
         monkeypatch.setenv(f"ROBO_THRESHOLD_{name}_WARNING", "100.5")
         monkeypatch.setenv(f"ROBO_THRESHOLD_{name}_CRITICAL", "101")

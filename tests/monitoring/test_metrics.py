@@ -11,6 +11,7 @@ import pytest
 from dagster import Config, DagsterInstance, Definitions, asset, define_asset_job
 
 from robo_dagster.monitoring.metrics import (
+    FIRST_SAMPLE_S,
     TABLE,
     collect_run_metrics,
     collect_system_metrics,
@@ -232,21 +233,25 @@ def test_health_failures_are_system_alerts(any_instance: DagsterInstance, alerts
     ]
 
 
-def test_system_metrics_cover_the_host_and_dagster_processes(alerts_db: str) -> None:
-    metrics = {m.name: m for m in collect_system_metrics(alerts_db)}
+def test_system_metrics_cover_the_desk_and_the_host(alerts_db: str) -> None:
+    listed, reading = collect_system_metrics(alerts_db)
+    metrics = {m.name: m for m in listed}
     assert set(metrics) == {
         "cpu_pct",
         "memory_pct",
-        "disk_pct",
         "dagster_rss_mb",
-        "dagster_cpu_pct",
+        "host_cpu_pct",
+        "host_memory_pct",
+        "disk_pct",
     }
-    assert 0 < metrics["memory_pct"].value <= 100 and 0 < metrics["disk_pct"].value <= 100
-    # pytest itself is not a dagster process unless its command line says so.
-    assert int(metrics["dagster_rss_mb"].tags["processes"]) >= 0
+    assert 0 < metrics["host_memory_pct"].value <= 100 and 0 < metrics["disk_pct"].value <= 100
+    # No stored reading: the first call measures over a short interval of its own.
+    assert float(metrics["cpu_pct"].tags["window_s"]) >= FIRST_SAMPLE_S
+    # pytest itself is not a desk process unless its command line says so.
+    assert int(metrics["dagster_rss_mb"].tags["processes"]) == len(reading.processes)
     with duckdb.connect(alerts_db) as conn:
-        assert write_metrics(conn, list(metrics.values())) == 5
-        assert conn.execute(f"select count(*) from {TABLE}").fetchone() == (5,)
+        assert write_metrics(conn, listed) == 6
+        assert conn.execute(f"select count(*) from {TABLE}").fetchone() == (6,)
 
 
 def test_the_sensor_is_deployed_running_every_minute() -> None:

@@ -21,6 +21,9 @@ def test_defaults_are_the_seeds() -> None:
         "execution_time_s": (300, 600),
         "memory_pct": (80, 90),
         "cpu_pct": (80, 90),
+        # The seed's host levels, kept for the whole host, which alerts only when asked.
+        "host_memory_pct": (80, 90),
+        "host_cpu_pct": (80, 90),
     }
 
 

@@ -281,3 +281,9 @@ def test_real_goog_2004_2013_through_the_files_source_matches_talib(tmp_path: Pa
         )
     risk = read(str(path), "select * from portfolio.portfolio_risk").iloc[0]
     assert pd.isna(risk["beta"]) and "SPY" in risk["beta_note"]
+    # The quickstart ends by publishing the readers' snapshot, equal to the live file.
+    snapshot = read(
+        str(tmp_path / "robo.snapshot.duckdb"),
+        "select * from market_data.technical_indicators order by date",
+    )
+    pd.testing.assert_frame_equal(snapshot, stored)
