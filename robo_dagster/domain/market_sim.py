@@ -5,17 +5,21 @@ Daily log returns follow a factor model,
     r[i, t] = mu_i + beta_i * s_m * m[t] + s_s * f[sector(i), t] + s_e_i * e[i, t],
 
 with a market factor ``m``, one factor per sector ``f`` and an idiosyncratic part ``e``,
-all standard normal. ``s_e_i`` is chosen so that each symbol has its own total
-volatility. The benchmark ``SPY`` is the market factor itself (beta 1, no sector, no
-idiosyncratic part), so "beta to the market factor" is a regression on SPY.
+each of unit variance on average but with stochastic volatility (``stochastic_vol``,
+``VOL_DYNAMICS``): volatility clusters, tails are fat (the idiosyncratic part draws
+Student-t shocks) and a fall raises the next days' volatility. ``s_e_i`` is chosen so
+that each symbol has its own total volatility in the long run. The benchmark ``SPY`` is
+the market factor itself (beta 1, no sector, no idiosyncratic part), so "beta to the
+market factor" is a regression on SPY.
 
 Determinism: every draw is a hash of (seed, stream, entity, day), so a bar never depends
-on which other days or symbols are asked for at the same time. Price *levels* need the
-sum of all earlier returns; to avoid summing from the epoch every time, each factor's
-path is a Brownian bridge per calendar year: the year's total is drawn from its own key,
-and the year's daily steps are conditioned on it. The conditioned steps have exactly the
-distribution of free ones, and the level at any day needs only the yearly totals before
-it plus the steps of its own year.
+on which other days or symbols are asked for at the same time. Each volatility path runs
+from the epoch (2015), which costs draws but no sums to keep. Price *levels* need the
+sum of all earlier returns; to avoid summing those from the epoch every time, each
+factor's path is a Brownian bridge per calendar year in business time: the year's total
+is drawn from its own key with the year's summed variance, and the year's daily steps
+are conditioned on it. The level at any day needs only the yearly totals before it plus
+the steps of its own year. A bar's range scales with the day's own volatility.
 
 Intraday quotes use the same trick one level down: a session's minute-by-minute path is
 a Brownian bridge from the day's simulated open to its close, clipped into the day's
@@ -25,6 +29,7 @@ range, so the live stream never contradicts the daily bar it ends in.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -41,6 +46,13 @@ from robo_dagster.domain.random_streams import (
     stable_hash,
     stream_keys,
     uniforms,
+)
+from robo_dagster.domain.stochastic_vol import (
+    VolDynamics,
+    bridge_to_total,
+    fat_tailed,
+    log_vol_path,
+    variance_from_log_vol,
 )
 
 SEED_SYMBOLS: tuple[str, ...] = ("AAPL", "GOOGL", "MSFT", "TSLA", "NVDA")
@@ -195,6 +207,46 @@ def _epoch_year() -> int:
     return calendar.CALENDAR_START.year
 
 
+# Each stream's volatility process (``stochastic_vol``). Calibrated so that a symbol's
+# daily returns over five years show the stylized facts of real equities (median excess
+# kurtosis 3-10, |r| autocorrelated 0.15-0.2 at lag 1 and decaying, about 0.5 % of days
+# beyond 4 sigma, returns negatively correlated with the next day's |r|) for any seed; see
+# tests/domain/test_market_sim.py. The market clusters most and has the strongest
+# leverage; a symbol's own news has the fattest tails.
+VOL_DYNAMICS: dict[str, VolDynamics] = {
+    "market": VolDynamics(persistence=0.98, vol_of_vol=0.14, leverage=-0.6),
+    "sector": VolDynamics(persistence=0.96, vol_of_vol=0.12, leverage=-0.3),
+    "idio": VolDynamics(persistence=0.95, vol_of_vol=0.15, leverage=-0.3, tail_dof=5.0),
+}
+
+
+# How fast option markets expect volatility to revert: a half-life of about a month.
+IV_REVERSION_PER_DAY = 0.97
+
+
+@dataclass(frozen=True)
+class StreamYear:
+    """One stream over one year: steps and levels (days × entities) in units of its
+    unconditional daily volatility, the level before the year, and the daily variances."""
+
+    sessions: pd.DatetimeIndex
+    steps: np.ndarray
+    levels: np.ndarray
+    base: np.ndarray
+    variance: np.ndarray
+
+
+@dataclass(frozen=True)
+class YearCloses:
+    """Log closes (days × symbols), the log close before the year, and each day's
+    conditional daily volatility of the log return."""
+
+    sessions: pd.DatetimeIndex
+    log_close: np.ndarray
+    prev_log_close: np.ndarray
+    daily_vol: np.ndarray
+
+
 class MarketSimulator:
     """The simulated market for one seed. Every method is a pure function of its
     arguments and the seed."""
@@ -269,63 +321,85 @@ class MarketSimulator:
     def _session_number(self, sessions: pd.DatetimeIndex) -> np.ndarray:
         return self._sessions.get_indexer(sessions)
 
-    def _paths_for_year(
-        self, year: int, stream: str, entities: np.ndarray
-    ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
-        """Bridged standard-normal steps and levels of one stream over one year.
+    def _stream_years(
+        self, stream: str, entities: np.ndarray, years: list[int]
+    ) -> dict[int, StreamYear]:
+        """One stream's bridged steps and levels (in units of its unconditional daily
+        volatility) and daily variances, for each of ``years``.
 
-        Returns (sessions of the year, steps (T × E), levels (T × E), the level before
-        the year's first session (E)). A level is the sum of all steps since the epoch,
-        so ``levels[-1]`` equals the sum of the yearly totals up to ``year``.
+        The volatility path runs from the epoch's first session, so a day's values never
+        depend on which other days are asked for; the years in between cost their draws
+        and their variance sums, not their steps. A level is the sum of all steps since
+        the epoch, so ``levels[-1]`` of a year is the sum of its total and those before.
         """
-        sessions = self._year_sessions(year)
-        days = sessions.map(pd.Timestamp.toordinal).to_numpy(dtype=np.int64)
-        steps = normals(stream_keys(self.seed, stream, entities, days))
-        years = np.arange(_epoch_year(), year + 1)
-        lengths = np.array([len(self._year_sessions(int(y))) for y in years], dtype=float)
-        totals = (
-            normals(stream_keys(self.seed, stream + ":year", entities, years))
-            * np.sqrt(lengths)[:, None]
-        )
-        base = totals[:-1].sum(axis=0)
-        steps = steps - steps.mean(axis=0) + totals[-1] / len(sessions)
-        levels = base + np.cumsum(steps, axis=0)
-        return sessions, steps, levels, base
+        first = _epoch_year()
+        if min(years) < first:
+            raise ValueError(
+                f"the simulated market starts in {first}: there are no bars for {min(years)}"
+            )
+        dynamics = VOL_DYNAMICS[stream]
+        span = np.arange(first, max(years) + 1)
+        year_draws = normals(stream_keys(self.seed, stream + ":year", entities, span))
+        start = normals(stream_keys(self.seed, stream + ":vol0", entities, np.array([0])))[0]
+        h_before = math.sqrt(dynamics.log_vol_variance) * start
+        shock_before = np.zeros(len(entities))
+        base = np.zeros(len(entities))
+        wanted = set(years)
+        out: dict[int, StreamYear] = {}
+        for i, year in enumerate(span):
+            sessions = self._year_sessions(int(year))
+            days = sessions.map(pd.Timestamp.toordinal).to_numpy(dtype=np.int64)
+            shocks, innovations = normal_pair(stream_keys(self.seed, stream, entities, days))
+            h = log_vol_path(shocks, innovations, h_before, shock_before, dynamics)
+            variance = variance_from_log_vol(h, dynamics)
+            total = np.sqrt(variance.sum(axis=0)) * year_draws[i]
+            if int(year) in wanted:
+                free = np.sqrt(variance) * fat_tailed(shocks, dynamics)
+                steps = bridge_to_total(free, variance, total)
+                levels = base + np.cumsum(steps, axis=0)
+                out[int(year)] = StreamYear(sessions, steps, levels, base.copy(), variance)
+            base = base + total
+            h_before, shock_before = h[-1], shocks[-1]
+        return out
 
-    def _log_closes_for_year(
-        self, year: int, prof: pd.DataFrame
-    ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
-        """Log closes for the sessions of ``year`` and the log close before its first session."""
+    def _log_closes(self, years: list[int], prof: pd.DataFrame) -> dict[int, YearCloses]:
+        """Log closes, the log close before each year's first session, and each day's
+        conditional daily volatility, for the sessions of each of ``years``."""
         sector_ids = np.array([stable_hash("sector:" + s) for s in SECTORS], dtype=np.uint64)
-        sessions, _, market, market0 = self._paths_for_year(
-            year, "market", np.array([1], dtype=np.uint64)
-        )
-        _, _, sectors, sectors0 = self._paths_for_year(year, "sector", sector_ids)
-        _, _, idio, idio0 = self._paths_for_year(
-            year, "idio", prof["entity_id"].to_numpy(np.uint64)
-        )
+        market = self._stream_years("market", np.array([1], dtype=np.uint64), years)
+        sectors = self._stream_years("sector", sector_ids, years)
+        idio = self._stream_years("idio", prof["entity_id"].to_numpy(np.uint64), years)
         sector_col = np.array(
             [SECTORS.index(s) if s in SECTORS else 0 for s in prof["sector"]], dtype=int
         )
-        beta = prof["beta"].to_numpy()
+        s_market = prof["beta"].to_numpy() * MARKET_DAILY_VOL
         s_sec = prof["sector_daily_vol"].to_numpy()
         s_idio = prof["idio_daily_vol"].to_numpy()
         drift = prof["daily_drift"].to_numpy()
         log_p0 = np.log(prof["price0"].to_numpy())
-        number = self._session_number(sessions).astype(float)
 
         def level(m: np.ndarray, sec: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
             return (
                 log_p0
                 + drift * (n[:, None] + 1.0)
-                + beta * MARKET_DAILY_VOL * m
+                + s_market * m
                 + s_sec * sec[:, sector_col]
                 + s_idio * e
             )
 
-        log_close = level(market, sectors, idio, number)
-        prev = level(market0[None, :], sectors0[None, :], idio0[None, :], number[:1] - 1.0)
-        return sessions, log_close, prev[0]
+        out: dict[int, YearCloses] = {}
+        for year in years:
+            m, sec, e = market[year], sectors[year], idio[year]
+            number = self._session_number(m.sessions).astype(float)
+            log_close = level(m.levels, sec.levels, e.levels, number)
+            prev = level(m.base[None, :], sec.base[None, :], e.base[None, :], number[:1] - 1.0)
+            daily_vol = np.sqrt(
+                s_market**2 * m.variance
+                + s_sec**2 * sec.variance[:, sector_col]
+                + s_idio**2 * e.variance
+            )
+            out[year] = YearCloses(m.sessions, log_close, prev[0], daily_vol)
+        return out
 
     # ------------------------------------------------------------------ public data
     def daily_bars(
@@ -336,6 +410,12 @@ class MarketSimulator:
         The bars are internally consistent (low <= open, close <= high; volume > 0) and the
         same (seed, symbol, session) always gives the same bar.
         """
+        return self._bars_and_vols(symbols, sessions)[0]
+
+    def _bars_and_vols(
+        self, symbols: list[str], sessions: list[dt.date] | pd.DatetimeIndex
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """``daily_bars``, and each bar's conditional daily volatility in the same order."""
         wanted = pd.DatetimeIndex(pd.to_datetime(list(sessions))).normalize().unique().sort_values()
         not_sessions = wanted.difference(self._sessions)
         if len(not_sessions):
@@ -349,12 +429,22 @@ class MarketSimulator:
         # symbol): sorting millions of rows afterwards cost more than generating them.
         prof = self.profiles(sorted(set(symbols)))
         frames = []
-        for year in sorted(set(wanted.year)):
-            year_sessions, log_close, prev_log_close = self._log_closes_for_year(year, prof)
-            log_prev = np.vstack([prev_log_close[None, :], log_close[:-1]])
-            rows = year_sessions.get_indexer(wanted[wanted.year == year])
-            frames.append(self._ohlcv(prof, year_sessions[rows], log_close[rows], log_prev[rows]))
-        return pd.concat(frames, ignore_index=True)
+        vols = []
+        years = sorted(set(wanted.year))
+        for year, closes in self._log_closes(years, prof).items():
+            log_prev = np.vstack([closes.prev_log_close[None, :], closes.log_close[:-1]])
+            rows = closes.sessions.get_indexer(wanted[wanted.year == year])
+            vols.append(closes.daily_vol[rows].ravel())
+            frames.append(
+                self._ohlcv(
+                    prof,
+                    closes.sessions[rows],
+                    closes.log_close[rows],
+                    log_prev[rows],
+                    closes.daily_vol[rows],
+                )
+            )
+        return pd.concat(frames, ignore_index=True), np.concatenate(vols)
 
     def _ohlcv(
         self,
@@ -362,14 +452,18 @@ class MarketSimulator:
         sessions: pd.DatetimeIndex,
         log_close: np.ndarray,
         log_prev: np.ndarray,
+        daily_vol: np.ndarray,
     ) -> pd.DataFrame:
+        """Bars around the closes. The gap noise and the range scale with the day's own
+        volatility (``daily_vol``, days × symbols), so turbulent days have wide bars; the
+        volume grows with the move against the symbol's usual volatility."""
         days = sessions.map(pd.Timestamp.toordinal).to_numpy(dtype=np.int64)
         ids = prof["entity_id"].to_numpy(np.uint64)
         keys_a = stream_keys(self.seed, "bar:a", ids, days)
         keys_b = stream_keys(self.seed, "bar:b", ids, days)
         gap_noise, vol_noise = normal_pair(keys_a)
         hi_noise, lo_noise = normal_pair(keys_b)
-        daily_vol = (prof["vol"].to_numpy() / np.sqrt(TRADING_DAYS_PER_YEAR))[None, :]
+        usual_vol = (prof["vol"].to_numpy() / np.sqrt(TRADING_DAYS_PER_YEAR))[None, :]
         ret = log_close - log_prev
         # About a third of a day's move happens overnight, plus a little gap noise.
         log_open = log_prev + 0.3 * ret + 0.15 * daily_vol * gap_noise
@@ -377,7 +471,7 @@ class MarketSimulator:
         open_ = np.exp(log_open)
         high = np.maximum(open_, close) * np.exp(0.35 * daily_vol * np.abs(hi_noise))
         low = np.minimum(open_, close) * np.exp(-0.35 * daily_vol * np.abs(lo_noise))
-        surprise = np.abs(ret) / np.maximum(daily_vol, 1e-9)
+        surprise = np.abs(ret) / np.maximum(usual_vol, 1e-9)
         volume = prof["avg_volume"].to_numpy()[None, :] * np.exp(
             0.25 * vol_noise + 0.2 * surprise - 0.1
         )
@@ -400,9 +494,8 @@ class MarketSimulator:
         prof = self.profiles(list(symbols))
         ids = prof["entity_id"].to_numpy(np.uint64)
         parts = []
-        for year in sorted(set(sessions.year)):
-            year_sessions, steps, _, _ = self._paths_for_year(year, "idio", ids)
-            part = pd.DataFrame(steps, index=year_sessions, columns=prof["symbol"])
+        for year, path in self._stream_years("idio", ids, sorted(set(sessions.year))).items():
+            part = pd.DataFrame(path.steps, index=path.sessions, columns=prof["symbol"])
             parts.append(part.loc[sessions[sessions.year == year]])
         return pd.concat(parts)
 
@@ -668,9 +761,13 @@ class MarketSimulator:
     def option_chains(self, symbols: list[str], as_of: dt.date, expiries: int = 4) -> pd.DataFrame:
         """Listed calls and puts on the next ``expiries`` monthly expirations, strikes
         from 80 % to 120 % of spot, quoted around the Black–Scholes value at an implied
-        volatility with a smile around the symbol's own volatility."""
+        volatility with a smile. The at-the-money level is the variance expected over each
+        expiry's life: the day's own volatility reverting towards the symbol's long-run
+        one (``IV_REVERSION_PER_DAY``), so options are dear in turbulent weeks."""
         prof = self.profiles(list(symbols)).set_index("symbol")
-        spot = self.daily_bars(list(symbols), [as_of]).set_index("symbol")["close"]
+        bars, daily_vols = self._bars_and_vols(list(symbols), [as_of])
+        spot = bars.set_index("symbol")["close"]
+        current = pd.Series(daily_vols * np.sqrt(TRADING_DAYS_PER_YEAR), index=bars["symbol"])
         session = pd.DatetimeIndex([pd.Timestamp(as_of)])
         shock = self.idiosyncratic_shocks(list(symbols), session).iloc[0]
         exp_dates = _monthly_expiries(as_of, expiries)
@@ -696,11 +793,17 @@ class MarketSimulator:
         )
         day = np.array([pd.Timestamp(as_of).toordinal()])
         u_vol = normals(stream_keys(self.seed, "options:atm", ids, day))[0]
-        atm = prof.loc[sym, "vol"].to_numpy() * (1.05 + 0.08 * u_vol)
+        long_run = prof.loc[sym, "vol"].to_numpy()[sym_idx]
+        now = current.loc[sym].to_numpy()[sym_idx]
+        trading_days = np.maximum(dte * TRADING_DAYS_PER_YEAR / 365.0, 1.0)
+        phi = IV_REVERSION_PER_DAY
+        weight = (1.0 - phi**trading_days) / (trading_days * (1.0 - phi))
+        expected = np.sqrt(long_run**2 + weight * (now**2 - long_run**2))
+        atm = expected * (1.05 + 0.08 * u_vol)[sym_idx]
         keys = stream_keys(self.seed, "options:quote", contract_ids, day)[0]
         noise_a, noise_b = normal_pair(keys)
         log_m = np.log(strike / s_spot[sym_idx])
-        vol = smile_vol(atm[sym_idx], log_m, t_years) * (1.0 + 0.01 * noise_a)
+        vol = smile_vol(atm, log_m, t_years) * (1.0 + 0.01 * noise_a)
         q = prof.loc[sym, "dividend_yield"].to_numpy()[sym_idx]
         mid = black_scholes_price(s_spot[sym_idx], strike, t_years, RISK_FREE_RATE, vol, is_call, q)
         half_spread = np.maximum(0.01, 0.015 * mid)
