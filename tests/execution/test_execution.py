@@ -390,18 +390,11 @@ def test_the_paper_broker_fills_into_its_own_file_never_the_portfolio(
     books them; the user's portfolio file is not touched."""
     from robo_dagster.settings import SAMPLE_PORTFOLIO_FILE
 
-    # This test is about where fills go; the limits and the kill switch have tests of
-    # their own. At AS_OF the sample book sits just past two of them: its whole JPM line
-    # is over the 10 % cap on one order, and a market fall of 10 % would cost about 13 %
-    # of equity, over the CRITICAL line of 4 x its 3 % VaR limit, which halts trading.
-    sample = json.loads(Path(SAMPLE_PORTFOLIO_FILE).read_text())
-    sample["limits"]["var_95_limit_pct"] = 0.04
     book = tmp_path / "book.json"
-    book.write_text(json.dumps(sample))
+    shutil.copy(SAMPLE_PORTFOLIO_FILE, book)
     before = hashlib.sha256(book.read_bytes()).hexdigest()
     monkeypatch.setenv("ROBO_PORTFOLIO_FILE", str(book))
     monkeypatch.setenv("ROBO_EXECUTION", "paper")
-    monkeypatch.setenv("ROBO_MAX_ORDER_PCT", "0.15")
     path = str(tmp_path / "robo.duckdb")
     (tmp_path / "home").mkdir()
     with DagsterInstance.local_temp(str(tmp_path / "home"), overrides=QUIET) as instance:
