@@ -133,15 +133,15 @@ def test_a_write_waits_for_an_outside_holder_then_goes_ahead_and_is_recorded(
     with duckdb.connect(live, read_only=True) as conn:
         assert conn.execute("select count(*) from t").fetchone() == (4,)
     waits = recent_waits(live, window_s=600)
-    assert [on for *_, on in waits] == [
-        "duckdb file lock (a process outside robo-dagster), given up",
-        "duckdb file lock (a process outside robo-dagster)",
-    ]
+    # What was waited on names the holder DuckDB named: the holder, not the waiter.
+    named = f"duckdb file lock (a process outside robo-dagster), held by PID {holder} ("
+    assert [on.startswith(named) for *_, on in waits] == [True, True]
+    assert waits[0][3].endswith(", given up")
     assert all(pid == os.getpid() for _, _, pid, _ in waits)
     assert waits[0][1] >= 0.3 and waits[1][1] >= 0.2
     health = check_duckdb(live)
     assert health.ok
-    assert "lock wait(s)" in health.detail and "outside robo-dagster" in health.detail
+    assert "lock wait(s)" in health.detail and f"held by PID {holder}" in health.detail
 
 
 def test_a_corrupt_file_fails_at_once_instead_of_waiting(tmp_path: Path) -> None:
@@ -226,3 +226,37 @@ def test_sensors_skip_and_say_why_while_the_warehouse_is_held(live: str) -> None
     with duckdb.connect(live, read_only=True) as conn:
         recorded = conn.execute("select run_id from monitoring.alerts").fetchall()
     assert (run_id,) in recorded
+
+
+def _write_when_free(path: str, started: "mp.synchronize.Event") -> None:
+    started.set()
+    with locked_connection(path, deadline_s=120) as conn:
+        conn.execute("insert into t values (7)")
+
+
+def test_a_process_that_gives_up_on_our_lock_names_the_outside_holder_behind_it(
+    tmp_path: Path,
+) -> None:
+    """A run queued on the lock while an outside process holds the file: whoever gives up
+    waiting behind that run is told who really holds things up."""
+    live = make_database(tmp_path / "robo.duckdb", 1)
+    ctx = mp.get_context("spawn")
+    with held_by_another_process(live) as (release, holder):
+        started = ctx.Event()
+        writer = ctx.Process(target=_write_when_free, args=(live, started))
+        writer.start()
+        assert started.wait(60)
+        try:
+            message = ""
+            for _ in range(600):  # until the writer holds our lock and says why it waits
+                with pytest.raises(WarehouseBusy) as busy, locked_connection(live, deadline_s=0.1):
+                    pass
+                message = str(busy.value)
+                if "held by PID" in message:
+                    break
+            assert f"another robo-dagster process (pid {writer.pid}, waiting for" in message
+            assert f"held by PID {holder} (" in message
+        finally:
+            release.set()
+            writer.join(120)
+    assert writer.exitcode == 0

@@ -162,7 +162,8 @@ def read_cursor(raw: str | None, conn: Any) -> tuple[pd.Timestamp, dict[int, pd.
         return watermark, {i: at for i, at in read.items() if at >= watermark - LATE_WINDOW}
     state = json.loads(raw)
     seen = {int(i): pd.Timestamp(at) for i, at in state["seen"].items()}
-    return pd.Timestamp(state["watermark"]), seen
+    watermark = state["watermark"]
+    return (pd.Timestamp(watermark) if watermark else pd.Timestamp.min), seen
 
 
 def window_start(watermark: pd.Timestamp) -> pd.Timestamp:
@@ -180,7 +181,8 @@ def write_cursor(watermark: pd.Timestamp, seen: dict[int, pd.Timestamp], read: p
         watermark = max(watermark, max(seen.values()))
     start = window_start(watermark)
     kept = {str(i): at.isoformat() for i, at in sorted(seen.items()) if at >= start}
-    return json.dumps({"watermark": watermark.isoformat(), "seen": kept})
+    mark = None if watermark == pd.Timestamp.min else watermark.isoformat()  # nothing read yet
+    return json.dumps({"watermark": mark, "seen": kept})
 
 
 @sensor(

@@ -28,8 +28,8 @@ from typing import Any
 import duckdb
 
 from robo_dagster import settings
+from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Severity, severity_rank_sql
 from robo_dagster.monitoring.alerts import TABLE as ALERTS_TABLE
-from robo_dagster.monitoring.alerts import Severity, severity_rank_sql
 
 METRICS_TABLE = "monitoring.metrics"
 READ_RETRY_S = 3.0
@@ -287,7 +287,8 @@ def render_status(status: dict[str, Any]) -> str:
     health = [h | {"ok": "ok" if h["ok"] else "FAIL"} for h in status["health"]]
     parts = [
         "Health",
-        table(health, ("name", "ok", "detail"), width=120),
+        # The detail is the last column and already bounded: never cut it.
+        table(health, ("name", "ok", "detail"), width=MAX_MESSAGE_CHARS),
         "",
         "Open alerts: "
         + ", ".join(f"{n} {s}" for s, n in status["open_alerts"].items())

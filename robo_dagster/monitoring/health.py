@@ -154,7 +154,7 @@ def _longest_wait(database: str) -> str:
     when = dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%H:%M:%S UTC")
     return (
         f"; {len(waits)} lock wait(s) over {RECORDED_WAIT_S:g} s in the last hour, the longest "
-        f"{seconds:.1f} s at {when} (pid {pid}, on the {on})"
+        f"{seconds:.1f} s at {when} (pid {pid} waited on the {on})"
     )
 
 

@@ -10,6 +10,7 @@ Readers should not hold the file at all: they read the snapshot (``snapshot``).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +23,20 @@ from robo_dagster.warehouse.locking import (
     DEFAULT_TIMEOUT_S,
     WarehouseBusy,
     database_lock,
+    note_holder,
     record_wait,
 )
 
 POLL_S = 0.1
 OUTSIDE = "duckdb file lock (a process outside robo-dagster)"
+_HOLDER = re.compile(r"Conflicting lock is held in (\S+) \(PID (\d+)\)")
+
+
+def outside_holder(message: str) -> str:
+    """The process DuckDB names as the holder of a file, e.g. "PID 4242 (/usr/bin/duckdb)";
+    "" when the message names none."""
+    found = _HOLDER.search(message)
+    return f"PID {found.group(2)} ({found.group(1)})" if found else ""
 
 
 def connect_when_free(
@@ -36,14 +46,20 @@ def connect_when_free(
     for at most ``deadline_s``; then ``WarehouseBusy`` with DuckDB's error, which names
     the holder."""
     started = time.monotonic()
+    on = OUTSIDE
     while True:
         try:
             conn = duckdb.connect(database=database, read_only=read_only, config=config)
         except (duckdb.IOException, RuntimeError) as exc:
             if "lock" not in str(exc).lower():
                 raise  # not a held file (a corrupt one, a bad path): waiting will not help
+            if on == OUTSIDE:
+                holder = outside_holder(str(exc))
+                on = f"{OUTSIDE}, held by {holder}" if holder else OUTSIDE
+                note_holder(database, f"waiting for the {on}")
             if time.monotonic() - started >= deadline_s:
-                record_wait(database, time.monotonic() - started, f"{OUTSIDE}, given up")
+                record_wait(database, time.monotonic() - started, f"{on}, given up")
+                note_holder(database, "")
                 raise WarehouseBusy(
                     f"{database} stayed locked by another process for {deadline_s:g} s: {exc}"
                 ) from exc
@@ -51,7 +67,8 @@ def connect_when_free(
             continue
         waited = time.monotonic() - started
         if waited >= POLL_S:
-            record_wait(database, waited, OUTSIDE)
+            record_wait(database, waited, on)
+            note_holder(database, "")
         return conn
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 DEFAULT_TIMEOUT_S = 600.0
 # A sensor's tick must end well within Dagster's 60 s evaluation deadline: it gives up
 # after this long and skips, and the next tick tries again.
-SENSOR_DEADLINE_S = 20.0
+SENSOR_DEADLINE_S = 10.0
 _POLL_S = 0.02
 
 _thread_locks: dict[str, threading.RLock] = {}
@@ -114,13 +114,45 @@ def _acquire_file_lock(key: str, timeout_s: float) -> int:
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _write_note(fd, f"pid {os.getpid()}")
             record_wait(key, time.monotonic() - started, "robo-dagster file lock")
             return fd
         except BlockingIOError:
             if time.monotonic() >= deadline:
+                holder = _read_note(fd)
                 os.close(fd)
                 record_wait(key, time.monotonic() - started, "robo-dagster file lock, given up")
                 raise WarehouseBusy(
-                    f"another robo-dagster process has held {key} for over {timeout_s:.0f} s"
+                    f"another robo-dagster process ({holder or 'pid unknown'}) has held {key} "
+                    f"for over {timeout_s:.0f} s"
                 ) from None
             time.sleep(_POLL_S)
+
+
+def _write_note(fd: int, note: str) -> None:
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note.encode()[:MAX_NOTE_BYTES], 0)
+    except OSError:
+        pass  # the note only explains a wait; the lock is what matters
+
+
+def _read_note(fd: int) -> str:
+    try:
+        return os.pread(fd, MAX_NOTE_BYTES, 0).decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+MAX_NOTE_BYTES = 400
+
+
+def note_holder(database: str, note: str) -> None:
+    """Say, in the lock file, what this process does while it holds the lock (e.g. that
+    it waits for a process outside robo-dagster), so that a process that gives up waiting
+    for it can name the real culprit. Does nothing unless this process holds the lock."""
+    if database == ":memory:" or database.startswith("md:"):
+        return
+    fd = _fds.get(_key(database))
+    if fd is not None:
+        _write_note(fd, f"pid {os.getpid()}" + (f", {note}" if note else ""))

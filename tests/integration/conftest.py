@@ -1,6 +1,7 @@
 """A real ``dagster dev`` (webserver + daemon on 127.0.0.1) on a temporary instance with
 the repo's dagster.yaml, shared by the slow integration tests."""
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from robo_dagster.settings import SAMPLE_PORTFOLIO_FILE
 from tests.conftest import AS_OF
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +33,17 @@ def dagster_dev(tmp_path: Path) -> Iterator[dict[str, object]]:
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    # The sample book, with a sector limit its Information Technology weight (about 48 %
+    # at AS_OF) is over: a failing WARN check for the live monitoring to pick up.
+    book = json.loads(Path(SAMPLE_PORTFOLIO_FILE).read_text())
+    book["limits"]["max_sector_weight"] = 0.45
+    (tmp_path / "book.json").write_text(json.dumps(book))
     port = free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
         "ROBO_DUCKDB_PATH": str(tmp_path / "robo.duckdb"),
+        "ROBO_PORTFOLIO_FILE": str(tmp_path / "book.json"),
         "ROBO_AS_OF": AS_OF,
     }
     log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115

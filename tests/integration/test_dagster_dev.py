@@ -83,7 +83,7 @@ def test_cli_launch_goes_through_the_queue_and_lands_in_duckdb(
     }
     assert {"sequential_pipeline", "parallel_pipeline"} <= jobs
 
-    # The sample book fails concentration_within_limit as a WARN. Under the live daemon,
+    # The book (conftest) fails concentration_within_limit as a WARN. Under the live daemon,
     # alerts_sensor records it and reports the monitoring/alerts asset with the summary.
     check = "concentration_within_limit"
     summary = ""

@@ -13,6 +13,7 @@ from robo_dagster.cli import main
 from robo_dagster.monitoring.alerts import Alert, Severity, ensure_alerts, record_alert
 from robo_dagster.monitoring.metrics import Metric, write_metrics
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.locking import record_wait
 
 from .metrics_support import AS_OF, beat, queue_runs, waiting_job
 
@@ -126,6 +127,7 @@ def test_status_is_ok_with_a_healthy_instance_and_no_critical_alert(
         beat(instance)
         done = waiting_job.execute_in_process(instance=instance)
         queue_runs(instance, 2)
+    record_wait(history, 3.5, "duckdb file lock (a process outside robo-dagster), held by PID 4242")
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert [(h["name"], h["ok"]) for h in status["health"]] == [
@@ -143,6 +145,8 @@ def test_status_is_ok_with_a_healthy_instance_and_no_critical_alert(
 
     assert main(["status"]) == 0
     text = capsys.readouterr().out
+    duckdb_detail = next(h["detail"] for h in status["health"] if h["name"] == "duckdb")
+    assert len(duckdb_detail) > 120 and duckdb_detail in text  # never cut in the table
     assert "Open alerts: 0 CRITICAL, 1 ERROR, 1 WARNING, 0 INFO" in text
     assert "Backlog: 2 queued run(s)" in text and text.rstrip().endswith("Status: OK")
 
