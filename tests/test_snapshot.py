@@ -260,3 +260,11 @@ def test_a_process_that_gives_up_on_our_lock_names_the_outside_holder_behind_it(
             release.set()
             writer.join(120)
     assert writer.exitcode == 0
+
+
+def test_a_folder_with_a_quote_in_its_name_is_no_problem(tmp_path: Path) -> None:
+    folder = tmp_path / "desk's data"
+    folder.mkdir()
+    published, _ = publish_snapshot(make_database(folder / "robo.duckdb", 4))
+    with duckdb.connect(published, read_only=True) as conn:
+        assert conn.execute("select count(*) from t").fetchone() == (4,)

@@ -41,7 +41,8 @@ def publish_snapshot(database: str, deadline_s: float = DEFAULT_TIMEOUT_S) -> tu
     tmp.unlink(missing_ok=True)
     with locked_connection(database, deadline_s=deadline_s) as conn:
         ((source,),) = conn.execute("select current_database()").fetchall()
-        conn.execute(f"attach '{tmp}' as snapshot_copy")
+        quoted = str(tmp).replace("'", "''")  # a SQL string literal: the path may hold a quote
+        conn.execute(f"attach '{quoted}' as snapshot_copy")
         try:
             conn.execute(f'copy from database "{source}" to snapshot_copy')
         finally:
