@@ -6,6 +6,9 @@
 
 Each prints the run id. Exit status: 0 launched, 2 refused before launch (bad name,
 priority, symbol or option), 3 no webserver.
+
+    robo-dagster serve [--host 127.0.0.1] [--port 8001]    the REST API (``api``)
+    robo-dagster audit [--since 2h] [--limit 50]           the API's audit log
 """
 
 from __future__ import annotations
@@ -14,28 +17,27 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
 
 from robo_dagster.monitoring.commands import (
     MONITORING_COMMANDS,
+    Unavailable,
     add_monitoring_commands,
+    print_rows,
+    require_dagster_home,
     run_monitoring_command,
+    since_argument,
 )
 from robo_dagster.submission import (
+    ANALYSES,
+    MODES,
     Task,
     TaskRefused,
     WebserverUnavailable,
     launch,
+    plan_analysis,
+    plan_orchestration,
     plan_task,
-    recommendations_config,
 )
-
-ANALYSES = {
-    "morning-prep": "morning_prep_job",
-    "evening-review": "evening_review_job",
-    "recommendations": "recommendations_job",
-}
-MODES = {"sequential": "sequential_pipeline", "parallel": "parallel_pipeline"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,17 +74,35 @@ def _parser() -> argparse.ArgumentParser:
     tasks.add_argument("--limit", type=int, default=10, help="finished runs to show")
     tasks.add_argument("--json", action="store_true")
     add_monitoring_commands(commands)
+
+    serve = commands.add_parser(
+        "serve", help="the REST API (FastAPI) over the webserver at the top-level --host/--port"
+    )
+    serve.add_argument("--host", dest="api_host", default="127.0.0.1", help="bind address")
+    serve.add_argument("--port", dest="api_port", type=int, default=8001)
+
+    audit = commands.add_parser("audit", help="the REST API's audit log, newest first")
+    audit.add_argument("--since", type=since_argument, help="ISO time (UTC) or an age such as 2h")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--json", action="store_true")
     return parser
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from robo_dagster import settings
+    from robo_dagster.api.audit import list_audit
+
+    rows = list_audit(settings.duckdb_path(), args.since, args.limit)
+    columns = ("requested_at", "token_name", "client", "method", "endpoint", "status", "outcome")
+    print_rows(rows, (*columns, "run_id", "event_id", "detail"), args.json, "no audit rows")
+    return 0
+
+
 def _tasks(args: argparse.Namespace) -> int:
-    home = os.environ.get("DAGSTER_HOME")
-    if not home or not os.path.isdir(home):
-        print(
-            f"no Dagster instance at DAGSTER_HOME={home or '(unset)'}: run `make run` first, "
-            "then export DAGSTER_HOME=$PWD/.dagster_home",
-            file=sys.stderr,
-        )
+    try:
+        require_dagster_home()
+    except Unavailable as exc:
+        print(str(exc), file=sys.stderr)
         return 3
     from dagster import DagsterInstance
 
@@ -98,19 +118,10 @@ def _task(args: argparse.Namespace) -> Task:
     if args.command == "submit":
         return plan_task(args.target, args.priority, args.symbols, args.partition, after=args.after)
     if args.command == "orchestrate":
-        config: dict[str, Any] = {}
-        if args.max_concurrent is not None:
-            if args.mode != "parallel":
-                raise TaskRefused("--max-concurrent applies to the parallel mode only")
-            if args.max_concurrent < 1:
-                raise TaskRefused("--max-concurrent must be 1 or more")
-            config = {"execution": {"config": {"max_concurrent": args.max_concurrent}}}
-        return plan_task(MODES[args.mode], args.priority, None, args.partition, config)
-    options = (args.risk_tolerance, args.max_recommendations)
-    if args.analysis != "recommendations" and any(o is not None for o in options):
-        raise TaskRefused("--risk-tolerance and --max-recommendations apply to recommendations")
-    config = recommendations_config(*options) if args.analysis == "recommendations" else {}
-    return plan_task(ANALYSES[args.analysis], args.priority, args.symbols, None, config)
+        return plan_orchestration(args.mode, args.max_concurrent, args.priority, args.partition)
+    return plan_analysis(
+        args.analysis, args.priority, args.symbols, args.risk_tolerance, args.max_recommendations
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         return _tasks(args)
     if args.command in MONITORING_COMMANDS:
         return run_monitoring_command(args)
+    if args.command == "audit":
+        return _audit(args)
+    if args.command == "serve":
+        from robo_dagster.api.serve import serve
+
+        return serve(args.api_host, args.api_port, args.host, args.port)
     try:
         task = _task(args)
         run_id = launch(task, args.host, args.port)

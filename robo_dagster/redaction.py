@@ -10,6 +10,7 @@ shortened, so that a truncated echo cannot leave a prefix of a key behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -79,8 +80,27 @@ def _register_environment() -> None:
 
     for name in SECRET_VARIABLES:
         register_secret(os.environ.get(name))
+    _register_api_tokens()
     for name in SECRET_URL_VARIABLES:
         register_url(os.environ.get(name))
+
+
+def _register_api_tokens() -> None:
+    """The API tokens' secret parts only: their names and scopes are no secret, and
+    would otherwise be hidden wherever they appear (an audit row's token name)."""
+    from pathlib import Path
+
+    from robo_dagster.api.tokens import TOKENS_FILE_VARIABLE, TOKENS_VARIABLE, secrets_in
+
+    texts = [os.environ.get(TOKENS_VARIABLE, "")]
+    path = os.environ.get(TOKENS_FILE_VARIABLE)
+    if path:
+        # An unreadable file: the service refuses to start on it, with the reason.
+        with contextlib.suppress(OSError):
+            texts.append(Path(path).expanduser().read_text())
+    for text in texts:
+        for secret in secrets_in(text) if text.strip() else []:
+            register_secret(secret)
 
 
 def redact(text: str) -> str:

@@ -150,8 +150,9 @@ SECRET_VARIABLES = (
     "OPENAI_API_KEY",
     "APCA_API_KEY_ID",
     "APCA_API_SECRET_KEY",
-    "ROBO_API_TOKENS",
 )
+# ROBO_API_TOKENS and ROBO_API_TOKENS_FILE hold secrets too: redaction registers their
+# tokens only (``api.tokens.secrets_in``), not the names and scopes beside them.
 SECRET_URL_VARIABLES = ("ROBO_ALERT_WEBHOOK_URL",)
 
 ANALYSTS = ("rules", "anthropic", "openai")

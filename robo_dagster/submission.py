@@ -21,7 +21,13 @@ from pydantic import ValidationError
 
 from robo_dagster import settings
 from robo_dagster.automation.held_tasks import AFTER_TAG, hold_tags
-from robo_dagster.automation.queues import GROUP_QUEUES, PRIORITY_TAG, Priority, validate_priority
+from robo_dagster.automation.queues import (
+    GROUP_QUEUES,
+    PRIORITY_TAG,
+    QUEUE_TAG,
+    Priority,
+    validate_priority,
+)
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import build_universe, validate_symbols
 
@@ -32,6 +38,14 @@ SYMBOLS_TAG = "robo/symbols"
 PARTITIONED_ASSETS = {"market_data/price_bars"}
 PARTITIONED_JOBS = {"sequential_pipeline", "parallel_pipeline", "end_of_day_market_data_job"}
 RECOMMENDATIONS_STEP = "ai_analysis__trade_recommendations"
+# The seed's ``/orchestrate/{mode}`` and ``/ai/{analysis}``, as the jobs that serve them.
+# Each analysis job carries the seed's priority for it (``automation.jobs``).
+MODES = {"sequential": "sequential_pipeline", "parallel": "parallel_pipeline"}
+ANALYSES = {
+    "morning-prep": "morning_prep_job",
+    "evening-review": "evening_review_job",
+    "recommendations": "recommendations_job",
+}
 
 
 class TaskRefused(ValueError):
@@ -176,6 +190,54 @@ def recommendations_config(
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise TaskRefused(f"bad recommendation options: {problems}") from exc
     return {"ops": {RECOMMENDATIONS_STEP: {"config": options}}} if options else {}
+
+
+def plan_orchestration(
+    mode: str,
+    max_concurrent: int | None = None,
+    priority: int | str | None = None,
+    partition: str | None = None,
+) -> Task:
+    """The whole graph, ``sequential`` or ``parallel`` (``max_concurrent`` steps at once)."""
+    if mode not in MODES:
+        raise TaskRefused(f"unknown mode {mode!r}: expected one of {', '.join(sorted(MODES))}")
+    config: dict[str, Any] = {}
+    if max_concurrent is not None:
+        if mode != "parallel":
+            raise TaskRefused("max_concurrent applies to the parallel mode only")
+        if max_concurrent < 1:
+            raise TaskRefused("max_concurrent must be 1 or more")
+        config = {"execution": {"config": {"max_concurrent": max_concurrent}}}
+    return plan_task(MODES[mode], priority, None, partition, config)
+
+
+def plan_analysis(
+    analysis: str,
+    priority: int | str | None = None,
+    symbols: list[str] | None = None,
+    risk_tolerance: str | None = None,
+    max_recommendations: int | None = None,
+) -> Task:
+    """One analysis job; without ``priority`` it runs at the seed's priority for it."""
+    if analysis not in ANALYSES:
+        raise TaskRefused(
+            f"unknown analysis {analysis!r}: expected one of {', '.join(sorted(ANALYSES))}"
+        )
+    options = (risk_tolerance, max_recommendations)
+    if analysis != "recommendations" and any(o is not None for o in options):
+        raise TaskRefused("risk_tolerance and max_recommendations apply to recommendations")
+    config = recommendations_config(*options) if analysis == "recommendations" else {}
+    return plan_task(ANALYSES[analysis], priority, symbols, None, config)
+
+
+def queue_and_priority(task: Task) -> tuple[str, int]:
+    """The queue and priority ``task``'s run will carry: its own tags, else its job's."""
+    from robo_dagster.definitions import defs
+
+    tags = dict(task.tags)
+    if task.job_name != ASSET_JOB:
+        tags = dict(defs.resolve_job_def(task.job_name).tags) | tags
+    return tags.get(QUEUE_TAG, "-"), int(tags.get(PRIORITY_TAG, Priority.NORMAL))
 
 
 def launch(task: Task, host: str = "127.0.0.1", port: int = 3000) -> str:

@@ -28,6 +28,7 @@ check fails; the sensor carries on.
 """
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -51,7 +52,7 @@ from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.market_sim import build_universe
 from robo_dagster.warehouse.connection import locked_connection
-from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
+from robo_dagster.warehouse.locking import DEFAULT_TIMEOUT_S, SENSOR_DEADLINE_S, WarehouseBusy
 
 INBOX_TABLE = "market_data.market_events"
 QUARANTINE_TABLE = "market_data.market_events_quarantine"
@@ -110,25 +111,100 @@ def ensure_inbox(conn: Any) -> None:
         "id bigint primary key default nextval('market_data.market_event_id'), "
         "received_at timestamp default current_timestamp, source varchar, payload varchar)"
     )
+    # Added after the first release: an inbox created before it gains the column.
+    conn.execute(f"alter table {INBOX_TABLE} add column if not exists idempotency_key varchar")
     conn.execute(
         f"create table if not exists {QUARANTINE_TABLE} (event_id bigint, received_at timestamp, "
         "source varchar, payload varchar, reason varchar, quarantined_at timestamp)"
     )
 
 
+class IdempotencyConflict(ValueError):
+    """An idempotency key already names a different event."""
+
+    def __init__(self, key: str, event_id: int) -> None:
+        super().__init__(
+            f"idempotency key {key!r} already names event {event_id}, with another payload"
+        )
+        self.event_id = event_id
+
+
+class UnknownSymbol(ValueError):
+    """The event is about a symbol the universe does not hold."""
+
+
+@dataclass(frozen=True)
+class PushedEvent:
+    """Where an event landed: its id, and whether an earlier push had already stored it."""
+
+    id: int
+    duplicate: bool = False
+
+
+def push_event_once(
+    payload: dict[str, Any] | str,
+    source: str = "api",
+    database: str | None = None,
+    idempotency_key: str | None = None,
+    *,
+    known_symbols_only: bool = False,
+    deadline_s: float = DEFAULT_TIMEOUT_S,
+) -> PushedEvent:
+    """Append one event to the inbox, unless ``idempotency_key`` (or else the payload's
+    ``external_id``) already names one: then return that one's id, or raise
+    ``IdempotencyConflict`` when its payload differs. Writers queue on the file lock, so
+    ids are committed in order, the sensor's cursor never skips one, and two pushes with
+    one key cannot both insert. ``known_symbols_only`` refuses (``UnknownSymbol``) an
+    event on a symbol outside the stored universe instead of leaving it to quarantine;
+    ``deadline_s`` bounds the wait for the lock (then ``WarehouseBusy``)."""
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    if idempotency_key is None:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        external = parsed.get("external_id") if isinstance(parsed, dict) else None
+        idempotency_key = external if isinstance(external, str) and external else None
+    with locked_connection(database or settings.duckdb_path(), deadline_s=deadline_s) as conn:
+        ensure_inbox(conn)
+        if known_symbols_only:
+            symbol = MarketEvent.model_validate_json(text).symbol
+            if symbol not in _universe(conn)[1]:
+                raise UnknownSymbol(
+                    f"symbol {symbol} is not in the universe (add it to ROBO_WATCHLIST)"
+                )
+        if idempotency_key is not None:
+            earlier = conn.execute(
+                f"select id, payload from {INBOX_TABLE} where idempotency_key = ? "
+                "order by id limit 1",
+                [idempotency_key],
+            ).fetchall()
+            if earlier:
+                event_id, stored = int(earlier[0][0]), earlier[0][1]
+                if _same_payload(stored, text):
+                    return PushedEvent(event_id, duplicate=True)
+                raise IdempotencyConflict(idempotency_key, event_id)
+        ((event_id,),) = conn.execute(
+            f"insert into {INBOX_TABLE} (source, payload, idempotency_key) values (?, ?, ?) "
+            "returning id",
+            [source, text, idempotency_key],
+        ).fetchall()
+    return PushedEvent(int(event_id))
+
+
+def _same_payload(stored: str, text: str) -> bool:
+    try:
+        return bool(json.loads(stored) == json.loads(text))
+    except ValueError:
+        return stored == text
+
+
 def push_event(
     payload: dict[str, Any] | str, source: str = "api", database: str | None = None
 ) -> int:
-    """Append one event to the inbox and return its id. Writers queue on the file lock,
-    so ids are committed in order and the sensor's cursor never skips one."""
-    text = payload if isinstance(payload, str) else json.dumps(payload)
-    with locked_connection(database or settings.duckdb_path()) as conn:
-        ensure_inbox(conn)
-        ((event_id,),) = conn.execute(
-            f"insert into {INBOX_TABLE} (source, payload) values (?, ?) returning id",
-            [source, text],
-        ).fetchall()
-    return int(event_id)
+    """Append one event to the inbox and return its id (``push_event_once`` without a
+    key: a payload's ``external_id`` still makes a repeated push return the first id)."""
+    return push_event_once(payload, source, database).id
 
 
 def _universe(conn: Any) -> tuple[set[str], set[str]]:

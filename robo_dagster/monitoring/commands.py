@@ -54,7 +54,7 @@ def add_monitoring_commands(subparsers: Any) -> None:
     metrics = subparsers.add_parser("metrics", help="recorded metrics from monitoring.metrics")
     metrics.add_argument("--name", help="one metric, e.g. run_duration_s")
     metrics.add_argument(
-        "--since", type=_since, help="ISO time (UTC) or an age such as 30m, 2h, 1d"
+        "--since", type=since_argument, help="ISO time (UTC) or an age such as 30m, 2h, 1d"
     )
     metrics.add_argument("--limit", type=int, default=50)
     metrics.add_argument("--json", action="store_true")
@@ -84,7 +84,16 @@ def _severity(value: str) -> Severity:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _since(value: str) -> dt.datetime:
+def since_argument(value: str) -> dt.datetime:
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_since(value: str) -> dt.datetime:
+    """An ISO time (UTC if it names no zone) or an age such as 30m, 2h or 1d, as a naive
+    UTC time; a ValueError says what is expected."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     raw = value.strip()
     if raw and raw[-1] in units and raw[:-1].replace(".", "", 1).isdigit():
@@ -93,8 +102,8 @@ def _since(value: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--since {value!r}: expected an ISO time (2026-11-25T14:00) or an age (30m, 2h, 1d)"
+        raise ValueError(
+            f"since {value!r}: expected an ISO time (2026-11-25T14:00) or an age (30m, 2h, 1d)"
         ) from None
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -157,7 +166,9 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int = 6
     return "\n".join(lines)
 
 
-def _print(rows: list[dict[str, Any]], columns: Sequence[str], as_json: bool, empty: str) -> None:
+def print_rows(
+    rows: list[dict[str, Any]], columns: Sequence[str], as_json: bool, empty: str
+) -> None:
     if as_json:
         print(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2))
     else:
@@ -192,7 +203,7 @@ def list_alerts(
 
 def _alerts(args: argparse.Namespace) -> int:
     rows = list_alerts(settings.duckdb_path(), args.severity, args.unresolved, args.limit)
-    _print(rows, ALERT_COLUMNS, args.json, "no alerts")
+    print_rows(rows, ALERT_COLUMNS, args.json, "no alerts")
     return 0
 
 
@@ -224,7 +235,7 @@ def _metrics(args: argparse.Namespace) -> int:
         rows = [
             r | {"tags": " ".join(f"{k}={v}" for k, v in sorted(r["tags"].items()))} for r in rows
         ]
-    _print(rows, ("measured_at", "name", "value", "tags"), args.json, "no metrics")
+    print_rows(rows, ("measured_at", "name", "value", "tags"), args.json, "no metrics")
     return 0
 
 
@@ -309,13 +320,19 @@ def render_status(status: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _status(args: argparse.Namespace) -> int:
+def require_dagster_home() -> str:
+    """``DAGSTER_HOME``, or ``Unavailable`` saying how to get an instance."""
     home = os.environ.get("DAGSTER_HOME")
     if not home or not os.path.isdir(home):
         raise Unavailable(
             f"no Dagster instance at DAGSTER_HOME={home or '(unset)'}: run `make run` first, "
             "then export DAGSTER_HOME=$PWD/.dagster_home"
         )
+    return home
+
+
+def _status(args: argparse.Namespace) -> int:
+    require_dagster_home()
     from dagster import DagsterInstance
 
     with DagsterInstance.get() as instance:
