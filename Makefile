@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
+API_PORT ?= 8001
+SERVE := $(BIN)/robo-dagster --host $(HOST) --port $(PORT) serve --host $(HOST) --port $(API_PORT)
 
-.PHONY: install home pipeline ui run test test-slow lint
+.PHONY: install home pipeline ui api run test test-slow lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +32,16 @@ pipeline: install home
 ui: install home
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h $(HOST) -p $(PORT)
 
-## Command 1: install, run the pipeline, open the UI.
-run: pipeline ui
+## The REST API on http://$(HOST):$(API_PORT) (docs at /docs), over the webserver above.
+api: install home
+	$(SERVE)
+
+## Command 1: install, run the pipeline, open the UI with the REST API beside it. The API
+## runs in the background and stops with the UI.
+run: pipeline
+	@$(SERVE) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
+	echo "REST API: http://$(HOST):$(API_PORT)/docs (robo-dagster serve, PID $$api)"; \
+	$(MAKE) --no-print-directory ui
 
 ## Command 2: install and run the test suite (without the slow integration tests).
 test: install

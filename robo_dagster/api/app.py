@@ -20,6 +20,7 @@ Every request that changes something, and every one refused at 2 or 3, leaves a 
 import asyncio
 import datetime as dt
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -176,14 +177,16 @@ def create_app(config: ApiConfig) -> FastAPI:
     audit = AuditLog(config.database, flush_s=config.audit_flush_s)
     bearer = HTTPBearer(auto_error=False, description="a token from ROBO_API_TOKENS")
     instance_box: dict[str, Any] = {}
+    instance_lock = threading.Lock()
 
     def instance() -> Any:
-        if "instance" not in instance_box:
-            require_dagster_home()
-            from dagster import DagsterInstance
+        with instance_lock:  # endpoints run in a thread pool: one instance for all
+            if "instance" not in instance_box:
+                require_dagster_home()
+                from dagster import DagsterInstance
 
-            instance_box["instance"] = DagsterInstance.get()
-        return instance_box["instance"]
+                instance_box["instance"] = DagsterInstance.get()
+            return instance_box["instance"]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
