@@ -19,6 +19,7 @@ Every request that changes something, and every one refused at 2 or 3, leaves a 
 
 import asyncio
 import datetime as dt
+import importlib
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -148,8 +149,8 @@ class RequestGate:
         if not changes and code not in (401, 403, 429):
             return
         client = scope.get("client")
-        if code == 413:
-            state.setdefault("audit_detail", "request body over the size limit")
+        if code == 413:  # whatever else was found before the body was counted
+            state["audit_detail"] = "request body over the size limit"
         self.audit.record(
             audit_row(
                 method=scope["method"],
@@ -191,6 +192,9 @@ def create_app(config: ApiConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(audit.start)
+        # The definitions, which every launch checks its target against, load once
+        # here rather than in the first caller's request.
+        await run_in_threadpool(importlib.import_module, "robo_dagster.definitions")
         try:
             yield
         finally:

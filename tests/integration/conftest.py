@@ -28,6 +28,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_answering(url: str, proc: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    """Wait for ``url`` to answer 200, failing with the log's tail if ``proc`` exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not answer within {timeout_s:.0f} s: {log.read_text()[-3000:]}")
+
+
 @pytest.fixture()
 def dagster_dev(tmp_path: Path) -> Iterator[dict[str, object]]:
     home = tmp_path / "home"
@@ -67,17 +81,9 @@ def dagster_dev(tmp_path: Path) -> Iterator[dict[str, object]]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-            time.sleep(1)
-        else:
-            pytest.fail("dagster dev did not answer within 180 s")
+        wait_until_answering(
+            f"http://127.0.0.1:{port}/server_info", proc, tmp_path / "dagster_dev.log", 180
+        )
         yield {"env": env, "home": home, "port": port, "db": env["ROBO_DUCKDB_PATH"]}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

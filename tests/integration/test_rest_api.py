@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, wait_until_answering
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -47,17 +47,7 @@ def api(dagster_dev: dict[str, object], tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "api.log").read_text()[-3000:]
-            time.sleep(0.5)
-        else:
-            pytest.fail("robo-dagster serve did not answer within 60 s")
+        wait_until_answering(f"{url}/openapi.json", proc, tmp_path / "api.log", 60)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
