@@ -29,6 +29,8 @@ from robo_dagster.warehouse.locking import (
 
 POLL_S = 0.1
 OUTSIDE = "duckdb file lock (a process outside robo-dagster)"
+READER_HERE = "a read-only connection in this process"
+SAME_PROCESS = "different configuration than existing connections"
 _HOLDER = re.compile(r"Conflicting lock is held in (\S+) \(PID (\d+)\)")
 
 
@@ -50,10 +52,15 @@ def connect_when_free(
     while True:
         try:
             conn = duckdb.connect(database=database, read_only=read_only, config=config)
-        except (duckdb.IOException, RuntimeError) as exc:
-            if "lock" not in str(exc).lower():
+        except (duckdb.IOException, duckdb.ConnectionException, RuntimeError) as exc:
+            message = str(exc).lower()
+            if SAME_PROCESS in message:
+                # This process holds the file read-only (a reader thread of the REST
+                # API): DuckDB refuses a second configuration until that one closes.
+                on = READER_HERE
+            elif "lock" not in message:
                 raise  # not a held file (a corrupt one, a bad path): waiting will not help
-            if on == OUTSIDE:
+            elif on == OUTSIDE:
                 holder = outside_holder(str(exc))
                 on = f"{OUTSIDE}, held by {holder}" if holder else OUTSIDE
                 note_holder(database, f"waiting for the {on}")

@@ -285,3 +285,33 @@ def test_the_websocket_refuses_a_missing_token(client: TestClient) -> None:
     with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(f"{API}/ws"):
         pass
     assert refused.value.code == 1008
+
+
+def test_an_event_push_waits_for_a_reader_in_the_same_process(
+    client: TestClient, api_env: dict[str, str]
+) -> None:
+    """The service reads with read-only connections (the WebSocket's alerts, the
+    monitoring reads) beside its writers; DuckDB refuses a read-write connection while
+    one of those is open in the process, so the writer waits for it instead of failing."""
+    import threading
+
+
+    assert client.post(f"{API}/events", headers=bearer(PUSHER), json=EVENT).status_code == 201
+    release = threading.Event()
+    opened = threading.Event()
+
+    def reader() -> None:
+        from robo_dagster.monitoring.commands import read_only
+
+        with read_only(api_env["db"], retry_s=10):  # once the audit thread lets go
+            opened.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert opened.wait(10)
+    timer = threading.Timer(0.5, release.set)
+    timer.start()
+    response = client.post(f"{API}/events", headers=bearer(PUSHER), json=EVENT)
+    thread.join()
+    assert (response.status_code, response.json()["event_id"]) == (201, 2)
