@@ -67,8 +67,10 @@ def review_held_tasks(instance: DagsterInstance) -> dict[str, list[str]]:
         if verdict == "release":
             instance.add_run_tags(run.run_id, {HOLD_TAG: RELEASED})
         elif verdict == "fail":
-            instance.add_run_tags(run.run_id, {HOLD_TAG: FAILED})
+            # Failed first, retagged after: once the tag leaves "waiting" its limit of 0
+            # no longer holds the run, and the queue would start a run still QUEUED.
             instance.report_run_failed(run, message=f"held task not started: {why}")
+            instance.add_run_tags(run.run_id, {HOLD_TAG: FAILED})
         outcome[verdict].append(run.run_id)
     return outcome
 

@@ -295,7 +295,6 @@ def test_an_event_push_waits_for_a_reader_in_the_same_process(
     one of those is open in the process, so the writer waits for it instead of failing."""
     import threading
 
-
     assert client.post(f"{API}/events", headers=bearer(PUSHER), json=EVENT).status_code == 201
     release = threading.Event()
     opened = threading.Event()
