@@ -316,7 +316,12 @@ def create_app(config: ApiConfig) -> FastAPI:
     submit = [guard("submit")]
     read = [guard("read")]
 
-    @app.post(f"{API}/orchestrate/{{mode}}", dependencies=submit, tags=["orchestrate"])
+    @app.post(
+        f"{API}/orchestrate/{{mode}}",
+        dependencies=submit,
+        tags=["orchestrate"],
+        summary="Run the whole graph",
+    )
     def orchestrate(
         request: Request,
         mode: Literal["sequential", "parallel"],
@@ -327,7 +332,9 @@ def create_app(config: ApiConfig) -> FastAPI:
         task = plan_orchestration(mode, body.max_concurrent, body.priority, body.partition)
         return launched(request, task)
 
-    @app.post(f"{API}/tasks", dependencies=submit, tags=["tasks"])
+    @app.post(
+        f"{API}/tasks", dependencies=submit, tags=["tasks"], summary="Launch a job or an asset"
+    )
     def tasks(request: Request, body: models.TaskRequest) -> models.Launched:
         """A job or an asset (``group/name``), with a priority, symbols, a partition, runs
         it waits for and run config. Returns the run id and the queue it joined."""
@@ -336,7 +343,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         )
         return launched(request, task)
 
-    def analysis(name: str, doc: str) -> None:
+    def analysis(name: str, summary: str, doc: str) -> None:
         model = models.RecommendationsRequest if name == "recommendations" else None
 
         if model is not None:
@@ -359,13 +366,27 @@ def create_app(config: ApiConfig) -> FastAPI:
                 return launched(request, plan_analysis(name, body.priority, body.symbols))
 
         endpoint.__doc__ = doc
-        app.post(f"{API}/ai/{name}", dependencies=submit, tags=["ai"], name=f"ai_{name}")(endpoint)
+        app.post(
+            f"{API}/ai/{name}",
+            dependencies=submit,
+            tags=["ai"],
+            name=f"ai_{name}",
+            summary=summary,
+        )(endpoint)
 
-    analysis("recommendations", "Trade recommendations and the strategy (the seed's priority 9).")
-    analysis("morning-prep", "The pre-market brief (the seed's priority 8).")
-    analysis("evening-review", "The end-of-day review and risk assessment (priority 7).")
+    analysis(
+        "recommendations",
+        "Trade recommendations",
+        "Trade recommendations and the strategy analysis, at the seed's priority 9.",
+    )
+    analysis("morning-prep", "The morning brief", "The pre-market brief, at the seed's priority 8.")
+    analysis(
+        "evening-review",
+        "The evening review",
+        "The end-of-day review with the scorecard and the risk assessment, at priority 7.",
+    )
 
-    @app.get(f"{API}/scheduling/status", dependencies=read, tags=["read"])
+    @app.get(f"{API}/scheduling/status", dependencies=read, tags=["read"], summary="The run queue")
     def scheduling_status(
         finished: Annotated[int, Query(ge=0, le=500)] = 10,
     ) -> models.SchedulingStatus:
@@ -374,12 +395,16 @@ def create_app(config: ApiConfig) -> FastAPI:
 
         return models.SchedulingStatus.model_validate(queue_status(instance(), finished=finished))
 
-    @app.get(f"{API}/monitoring/status", dependencies=read, tags=["read"])
+    @app.get(
+        f"{API}/monitoring/status", dependencies=read, tags=["read"], summary="Health and status"
+    )
     def monitoring_status() -> models.MonitoringStatus:
         """Health, open alerts by severity, the last run per job and the backlog."""
         return models.MonitoringStatus.model_validate(collect_status(instance(), config.database))
 
-    @app.get(f"{API}/monitoring/alerts", dependencies=read, tags=["read"])
+    @app.get(
+        f"{API}/monitoring/alerts", dependencies=read, tags=["read"], summary="The alert history"
+    )
     def monitoring_alerts(
         severity: str | None = None,
         unresolved: bool = False,
@@ -393,7 +418,9 @@ def create_app(config: ApiConfig) -> FastAPI:
         rows = list_alerts(config.database, floor, unresolved, limit)
         return [models.AlertRow.model_validate(r) for r in rows]
 
-    @app.get(f"{API}/monitoring/metrics", dependencies=read, tags=["read"])
+    @app.get(
+        f"{API}/monitoring/metrics", dependencies=read, tags=["read"], summary="Recorded metrics"
+    )
     def monitoring_metrics(
         name: str | None = None,
         since: str | None = None,
@@ -407,7 +434,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         rows = list_metrics(config.database, name, moment, limit)
         return [models.MetricRow.model_validate(r) for r in rows]
 
-    @app.get(f"{API}/runs/{{run_id}}", dependencies=read, tags=["read"])
+    @app.get(f"{API}/runs/{{run_id}}", dependencies=read, tags=["read"], summary="One run")
     def run(run_id: str) -> models.RunView:
         """One run's status, queue, priority, times and the assets it materialized."""
         if not RUN_ID.fullmatch(run_id):
@@ -418,6 +445,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         f"{API}/events",
         dependencies=[guard("events")],
         tags=["events"],
+        summary="Push a market event",
         status_code=201,
         responses={200: {"model": models.EventAccepted, "description": "a repeated push"}},
         openapi_extra={
