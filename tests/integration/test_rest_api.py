@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dagster import DagsterInstance
+from dagster_graphql import DagsterGraphQLClient
 from websockets.sync.client import connect
 
 from tests.integration.conftest import free_port, wait_until_answering
@@ -134,6 +136,24 @@ def test_launches_carry_the_seeds_priorities_and_the_websocket_sees_them(
     alerts = [m for m in messages if m["type"] == "alert" and m["event"] == "new"]
     assert any("concentration_within_limit" in m["fingerprint"] for m in alerts), alerts
 
+    # The parallel mode, with its step limit in the run's config. It is stopped once seen:
+    # the whole graph again would only lengthen the test.
+    parallel = httpx.post(
+        f"{api}/api/v1/orchestrate/parallel",
+        headers=AUTH,
+        json={"max_concurrent": 2, "priority": 4},
+        timeout=60,
+    )
+    assert parallel.status_code == 200, parallel.text
+    assert (parallel.json()["job"], parallel.json()["priority"]) == ("parallel_pipeline", 4)
+    with DagsterInstance.from_config(str(dagster_dev["home"])) as instance:
+        run = instance.get_run_by_id(parallel.json()["run_id"])
+        assert run is not None
+        assert run.run_config["execution"]["config"]["max_concurrent"] == 2
+    DagsterGraphQLClient("127.0.0.1", port_number=int(dagster_dev["port"])).terminate_run(  # type: ignore[arg-type]
+        run.run_id
+    )
+
     status = httpx.get(f"{api}/api/v1/scheduling/status", headers=AUTH, timeout=30).json()
     assert set(status) == {"queued", "running", "held", "finished"}
     # One audit row per change, read back by the CLI, with no token in it.
@@ -148,13 +168,19 @@ def test_launches_carry_the_seeds_priorities_and_the_websocket_sees_them(
         )
         assert listed.returncode == 0, listed.stderr
         rows = json.loads(listed.stdout)
-        if len(rows) >= 7:
+        if len(rows) >= 8:
             break
         time.sleep(1)
     assert sorted((r["endpoint"], r["status"]) for r in rows) == sorted(
-        [("/api/v1/orchestrate/sequential", 200), ("/api/v1/tasks", 200)]
+        [("/api/v1/orchestrate/sequential", 200), ("/api/v1/orchestrate/parallel", 200)]
+        + [("/api/v1/tasks", 200)]
         + [(f"/api/v1/ai/{name}", 200) for name in seeds]
         + [("/api/v1/events", 201), ("/api/v1/events", 200)]
     )
-    assert {r["run_id"] for r in rows if r["run_id"]} == {run_id, task["run_id"], *analyses}
+    assert {r["run_id"] for r in rows if r["run_id"]} == {
+        run_id,
+        run.run_id,
+        task["run_id"],
+        *analyses,
+    }
     assert TOKEN not in listed.stdout and FEED not in listed.stdout
