@@ -6,7 +6,9 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 API_PORT ?= 8001
-SERVE := $(BIN)/robo-dagster --host $(HOST) --port $(PORT) serve --host $(HOST) --port $(API_PORT)
+GRACE ?= 10
+SERVE := $(abspath $(BIN))/robo-dagster --host $(HOST) --port $(PORT) serve --host $(HOST) --port $(API_PORT)
+DAGSTER_DEV := cd $(DAGSTER_HOME) && exec $(abspath $(BIN))/dagster dev -w $(CURDIR)/workspace.yaml -h $(HOST) -p $(PORT)
 
 .PHONY: install home pipeline ui api run test test-slow lint
 
@@ -20,7 +22,7 @@ install: $(VENV)/.installed
 
 home:
 	mkdir -p $(DAGSTER_HOME)
-	ln -sf ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## Backfill two years of the simulated market and run the whole graph once.
 pipeline: install home
@@ -29,19 +31,20 @@ pipeline: install home
 ## The Dagster UI and daemon on http://$(HOST):$(PORT). It starts inside DAGSTER_HOME:
 ## from the repo root, `dagster dev` would warn that ./dagster.yaml goes unused, when it
 ## is in fact used through the link in DAGSTER_HOME.
+## scripts/supervise.py starts it in its own process group and, on Ctrl-C or SIGTERM,
+## stops every process of it within GRACE seconds (dagster dev alone can take minutes).
 ui: install home
-	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h $(HOST) -p $(PORT)
+	exec $(BIN)/python scripts/supervise.py --grace $(GRACE) "$(DAGSTER_DEV)"
 
 ## The REST API on http://$(HOST):$(API_PORT) (docs at /docs), over the webserver above.
 api: install home
 	$(SERVE)
 
-## Command 1: install, run the pipeline, open the UI with the REST API beside it. The API
-## runs in the background and stops with the UI.
+## Command 1: install, run the pipeline, open the UI with the REST API beside it. Both run
+## under scripts/supervise.py: Ctrl-C stops them together, and if one exits, so does the other.
 run: pipeline
-	@$(SERVE) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
-	echo "REST API: http://$(HOST):$(API_PORT)/docs (robo-dagster serve, PID $$api)"; \
-	$(MAKE) --no-print-directory ui
+	@echo "Dagster UI: http://$(HOST):$(PORT)   REST API: http://$(HOST):$(API_PORT)/docs"
+	exec $(BIN)/python scripts/supervise.py --grace $(GRACE) "$(DAGSTER_DEV)" "$(SERVE)"
 
 ## Command 2: install and run the test suite (without the slow integration tests).
 test: install
