@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, job, materialize, op
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -64,3 +64,14 @@ def materialize_all(
         ),
         **kwargs,
     )
+
+
+@op
+def step() -> None:
+    pass
+
+
+@job
+def tiny() -> None:
+    """A one-step job, for tests that need runs of their own in an instance."""
+    step()

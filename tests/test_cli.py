@@ -6,20 +6,11 @@ import socket
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, job, op
+from dagster import DagsterInstance, DagsterRunStatus
 
 from robo_dagster.cli import main
 from robo_dagster.submission import ASSET_JOB, PARTITION_TAG, plan_task, recommendations_config
-
-
-@op
-def step() -> None:
-    pass
-
-
-@job
-def tiny() -> None:
-    step()
+from tests.conftest import tiny
 
 
 def closed_port() -> int:

@@ -7,19 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus, job, op
+from dagster import DagsterInstance, DagsterRunStatus
 
 from robo_dagster.run_owner import HOST_TAG, PID_TAG, fail_orphaned_runs, owner_tags
-
-
-@op
-def step() -> None:
-    pass
-
-
-@job
-def tiny() -> None:
-    step()
+from tests.conftest import tiny
 
 
 def started_run(instance: DagsterInstance, pid: int, host: str | None = None) -> str:

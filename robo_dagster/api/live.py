@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
-from dagster import DagsterEventType, DagsterInstance, RunStatusChangeRecordsFilter
+from dagster import DagsterEventType, DagsterInstance, RunsFilter, RunStatusChangeRecordsFilter
 
 from robo_dagster.automation.queues import PRIORITY_TAG, QUEUE_TAG
 from robo_dagster.monitoring.alerts import TABLE as ALERTS_TABLE
@@ -119,7 +119,7 @@ class LiveFeed:
             {
                 r.dagster_run.run_id: r.dagster_run
                 for r in self.instance.get_run_records(
-                    filters=_runs_filter([rec.run_id for rec, _ in found])
+                    filters=RunsFilter(run_ids=sorted({rec.run_id for rec, _ in found}))
                 )
             }
             if found
@@ -208,9 +208,3 @@ class LiveFeed:
                 same |= cursor.resolved_ids
             cursor = replace(cursor, resolved_at=last, resolved_ids=frozenset(same))
         return messages, cursor
-
-
-def _runs_filter(run_ids: list[str]) -> Any:
-    from dagster import RunsFilter
-
-    return RunsFilter(run_ids=sorted(set(run_ids)))
