@@ -26,7 +26,7 @@ home:
 
 ## Backfill two years of the simulated market and run the whole graph once.
 pipeline: install home
-	$(BIN)/python -m robo_dagster.quickstart
+	$(BIN)/python -m robo_dagster.cli.quickstart
 
 ## The Dagster UI and daemon on http://$(HOST):$(PORT). It starts inside DAGSTER_HOME:
 ## from the repo root, `dagster dev` would warn that ./dagster.yaml goes unused, when it

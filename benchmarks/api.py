@@ -59,8 +59,8 @@ def main() -> None:
     from robo_dagster.api.app import ApiConfig, create_app
     from robo_dagster.api.rate_limits import RateLimits
     from robo_dagster.api.tokens import TokenTable, load_tokens
-    from robo_dagster.automation.inbox import push_event_once
-    from robo_dagster.task_status import queue_status
+    from robo_dagster.market_data.inbox import push_event_once
+    from robo_dagster.tasks.status import queue_status
 
     database = os.environ["ROBO_DUCKDB_PATH"]
     app = create_app(ApiConfig(database, TokenTable(load_tokens()), RateLimits.from_environment()))

@@ -5,7 +5,7 @@
 What it does, in a temporary directory (removed at the end unless --keep, or on failure):
 
 1. setup (timed apart, not measured): copies the repo's ``dagster.yaml`` into a fresh
-   DAGSTER_HOME and runs ``python -m robo_dagster.quickstart --sessions 260 --replays 0``
+   DAGSTER_HOME and runs ``python -m robo_dagster.cli.quickstart --sessions 260 --replays 0``
    against a fresh DuckDB file (ROBO_DUCKDB_PATH), market clock pinned with ROBO_AS_OF;
 2. starts a real ``dagster dev -w workspace.yaml -h 127.0.0.1 -p <free port>`` in its own
    process group (``start_new_session=True``, what ``set -m`` gives a shell job), waits
@@ -309,7 +309,7 @@ def event_payload(index: int) -> tuple[str, bool, dict[str, Any]]:
 
 
 def push_events(count: int, interval: float, database: str) -> list[Pushed]:
-    from robo_dagster.automation.inbox import push_event
+    from robo_dagster.market_data.inbox import push_event
 
     pushed: list[Pushed] = []
     first = time.monotonic()
@@ -627,7 +627,7 @@ def run_setup(env: dict[str, str], sessions: int, log_path: Path) -> float:
             [
                 sys.executable,
                 "-m",
-                "robo_dagster.quickstart",
+                "robo_dagster.cli.quickstart",
                 "--sessions",
                 str(sessions),
                 "--replays",

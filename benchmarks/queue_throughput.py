@@ -16,7 +16,7 @@ What it does, in a temporary directory (removed at the end unless --keep, or on 
 2. starts a real ``dagster dev`` on 127.0.0.1 in its own process group and waits until it
    is ready, both with ``event_latency.py``'s helpers (webserver answers, code location
    loaded, the daemon's first sensor tick);
-3. checks the task once with ``robo_dagster.submission.plan_task(target, priority)``, then
+3. checks the task once with ``robo_dagster.tasks.submission.plan_task(target, priority)``, then
    submits it ``--runs`` times back to back with ``launch(task, host, port)`` (GraphQL
    into the webserver: each run is created QUEUED with its ``robo/queue`` tag);
 4. polls the instance (``DagsterInstance.from_config(home)``) until every run finished,
@@ -199,7 +199,7 @@ def queue_intervals(instance: DagsterInstance, queue: str, since: float) -> list
 
 def prepare(target: str, port: int, home: Path, timeout_s: float) -> None:
     """Launch ``target`` once and wait for it to succeed (setup, not measured)."""
-    from robo_dagster.submission import launch, plan_task
+    from robo_dagster.tasks.submission import launch, plan_task
 
     began = time.monotonic()
     run_id = launch(plan_task(target), HOST, port)
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"working directory: {tmp}", flush=True)
     ok = False
     try:
-        from robo_dagster.submission import TaskRefused, launch, plan_task
+        from robo_dagster.tasks.submission import TaskRefused, launch, plan_task
 
         began = time.monotonic()
         try:

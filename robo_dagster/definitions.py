@@ -15,12 +15,7 @@ from robo_dagster.ai_analysis import assets as ai_analysis_assets
 from robo_dagster.ai_analysis import checks as ai_analysis_checks
 from robo_dagster.automation.conditions import condition_for, market_automation_sensor
 from robo_dagster.automation.earnings_sensor import earnings_sensor
-from robo_dagster.automation.held_tasks import held_tasks_sensor
-from robo_dagster.automation.inbox import (
-    events_well_formed,
-    market_event_inbox_sensor,
-    market_events,
-)
+from robo_dagster.automation.inbox_sensor import market_event_inbox_sensor
 from robo_dagster.automation.jobs import JOBS
 from robo_dagster.automation.news_sensor import news_sensor
 from robo_dagster.automation.order_sensor import open_orders_sensor
@@ -31,12 +26,14 @@ from robo_dagster.execution import assets as execution_assets
 from robo_dagster.execution import checks as execution_checks
 from robo_dagster.market_data import assets as market_data_assets
 from robo_dagster.market_data import checks as market_data_checks
+from robo_dagster.market_data.inbox import events_well_formed, market_events
 from robo_dagster.monitoring.dashboard import alerts_table, metrics_table
 from robo_dagster.monitoring.metrics import metrics_sensor
 from robo_dagster.monitoring.sensor import alerts_sensor
 from robo_dagster.portfolio import assets as portfolio_assets
 from robo_dagster.portfolio import checks as portfolio_checks
 from robo_dagster.resources import build_resources
+from robo_dagster.tasks.held_tasks import held_tasks_sensor
 
 ASSET_MODULES = [market_data_assets, portfolio_assets, ai_analysis_assets, execution_assets]
 CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks, execution_checks]

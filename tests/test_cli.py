@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from robo_dagster.cli import main
-from robo_dagster.submission import ASSET_JOB, PARTITION_TAG, plan_task, recommendations_config
+from robo_dagster.cli.main import main
+from robo_dagster.tasks.submission import (
+    ASSET_JOB,
+    PARTITION_TAG,
+    plan_task,
+    recommendations_config,
+)
 from tests.conftest import tiny
 
 
@@ -109,7 +114,7 @@ def test_tasks_without_an_instance_says_how_to_make_one(
 
 
 def test_queued_runs_dequeue_by_priority_then_age() -> None:
-    from robo_dagster.task_status import dequeue_order
+    from robo_dagster.tasks.status import dequeue_order
 
     class Record:  # the two fields the order reads, as a RunRecord has them
         def __init__(self, priority: str, created: int) -> None:

@@ -15,10 +15,11 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, asset, build_sensor_context, materialize
 
-from robo_dagster.automation import inbox as inbox_module
+from robo_dagster.automation import inbox_sensor as inbox_module
 from robo_dagster.automation import snapshot_sensor as snapshot_module
-from robo_dagster.automation.inbox import market_event_inbox_sensor, push_event
+from robo_dagster.automation.inbox_sensor import market_event_inbox_sensor
 from robo_dagster.definitions import defs
+from robo_dagster.market_data.inbox import push_event
 from robo_dagster.monitoring import sensor as alerts_module
 from robo_dagster.monitoring.health import check_duckdb
 from robo_dagster.warehouse import DuckDBWarehouse

@@ -17,9 +17,7 @@ from dagster import (
 from pydantic import Field
 
 from robo_dagster.ai_analysis.analysts import Analyst
-from robo_dagster.asset_defaults import group_asset, upstream
-from robo_dagster.automation.conditions import with_its_asset
-from robo_dagster.automation.queues import AI_ANALYSIS
+from robo_dagster.asset_defaults import group_asset, upstream, with_its_asset
 from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
 from robo_dagster.domain.analyst import DATASET_SIGNALS, build_features, score_signals
@@ -39,6 +37,7 @@ from robo_dagster.domain.review import (
 )
 from robo_dagster.metadata import markdown_preview, require_rows
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
+from robo_dagster.tasks.queues import AI_ANALYSIS
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "ai_analysis"

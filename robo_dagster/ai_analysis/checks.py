@@ -8,7 +8,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue
 from pydantic import ValidationError
 
 from robo_dagster.ai_analysis.assets import evening_review, risk_assessment, trade_recommendations
-from robo_dagster.automation.conditions import with_its_asset
+from robo_dagster.asset_defaults import with_its_asset
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, Recommendation
 from robo_dagster.domain.review import reconcile_review
 from robo_dagster.providers import BrokerProvider

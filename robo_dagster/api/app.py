@@ -42,12 +42,12 @@ from robo_dagster.api import models
 from robo_dagster.api.audit import AuditLog, audit_row
 from robo_dagster.api.rate_limits import RateLimits
 from robo_dagster.api.tokens import SCOPES, TokenTable
-from robo_dagster.automation.inbox import (
+from robo_dagster.domain.market_events import MarketEvent
+from robo_dagster.market_data.inbox import (
     IdempotencyConflict,
     UnknownSymbol,
     push_event_once,
 )
-from robo_dagster.domain.market_events import MarketEvent
 from robo_dagster.monitoring.alerts import Severity
 from robo_dagster.monitoring.commands import (
     Unavailable,
@@ -57,7 +57,7 @@ from robo_dagster.monitoring.commands import (
     parse_since,
     require_dagster_home,
 )
-from robo_dagster.submission import (
+from robo_dagster.tasks.submission import (
     RUN_ID,
     Task,
     TaskRefused,
@@ -391,7 +391,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         finished: Annotated[int, Query(ge=0, le=500)] = 10,
     ) -> models.SchedulingStatus:
         """The run queue, as ``robo-dagster tasks --json`` shows it."""
-        from robo_dagster.task_status import queue_status
+        from robo_dagster.tasks.status import queue_status
 
         return models.SchedulingStatus.model_validate(queue_status(instance(), finished=finished))
 
@@ -508,8 +508,8 @@ def _query_error(name: str, message: str, where: str = "query") -> RequestValida
 def _run_view(instance: Any, run_id: str) -> models.RunView:
     from dagster import DagsterEventType
 
-    from robo_dagster.automation.queues import PRIORITY_TAG, QUEUE_TAG
-    from robo_dagster.submission import PARTITION_TAG
+    from robo_dagster.tasks.queues import PRIORITY_TAG, QUEUE_TAG
+    from robo_dagster.tasks.submission import PARTITION_TAG
 
     record = instance.get_run_record_by_id(run_id)
     if record is None:

@@ -16,9 +16,9 @@ from typing import Any
 import duckdb
 from dagster import DagsterEventType, DagsterInstance, RunsFilter, RunStatusChangeRecordsFilter
 
-from robo_dagster.automation.queues import PRIORITY_TAG, QUEUE_TAG
 from robo_dagster.monitoring.alerts import TABLE as ALERTS_TABLE
 from robo_dagster.monitoring.commands import Unavailable, read_only
+from robo_dagster.tasks.queues import PRIORITY_TAG, QUEUE_TAG
 
 RUN_STATUSES = {
     DagsterEventType.RUN_ENQUEUED: "queued",

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from robo_dagster import redaction
+
 SCOPES = ("read", "submit", "events")
 MIN_TOKEN_CHARS = 16
 TOKENS_VARIABLE = "ROBO_API_TOKENS"
@@ -121,6 +123,10 @@ class TokenTable:
             raise TokenConfigError("a token name appears in both ROBO_API_TOKENS and the file")
         if len({t.secret for t in self.tokens}) != len(self.tokens):
             raise TokenConfigError("one token appears in both ROBO_API_TOKENS and the file")
+        # The environment is read for secrets once per process, which may be before these
+        # tokens were configured: every token the service accepts is redacted from then on.
+        for token in self.tokens:
+            redaction.register_secret(token.secret)
 
     def __bool__(self) -> bool:
         return bool(self.tokens)

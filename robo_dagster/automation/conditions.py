@@ -37,8 +37,8 @@ from dagster import (
     DefaultSensorStatus,
 )
 
-from robo_dagster.automation.queues import AUTOMATION, Priority
 from robo_dagster.domain import calendar
+from robo_dagster.tasks.queues import AUTOMATION, Priority
 
 # Evaluating our own condition class needs the user-code sensor, still marked beta in
 # Dagster 1.13; its notice would otherwise repeat on every load of the code location.
@@ -110,12 +110,6 @@ def during_market_hours(reads_bars: bool) -> AutomationCondition:
     return (guarded_eager(reads_bars) & MarketOpen()).with_label(
         "guarded_eager during market hours"
     )
-
-
-def with_its_asset() -> AutomationCondition:
-    """For the checks of automatic assets: run whenever the asset is launched by the
-    automation (or updated without them), so blocking checks guard automated runs too."""
-    return AutomationCondition.eager().with_label("with its asset")
 
 
 def _keys(*names: str) -> list[AssetKey]:

@@ -39,9 +39,9 @@ from dagster import (
 )
 
 from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
-from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, Route, route_event
 from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
+from robo_dagster.tasks.queues import AI_ANALYSIS
 
 FIRST_LOOKBACK = pd.Timedelta(days=1)  # a first start reads the last day, not a season
 EARNINGS = AssetKey(["market_data", "earnings"])

@@ -10,7 +10,7 @@ from dagster import (
     multiprocess_executor,
 )
 
-from robo_dagster.automation.queues import AI_ANALYSIS, DATA_FETCHER, PORTFOLIO_SYNC, Priority
+from robo_dagster.tasks.queues import AI_ANALYSIS, DATA_FETCHER, PORTFOLIO_SYNC, Priority
 
 DEFAULT_MAX_CONCURRENT = 4
 # Orders go out only through execution_job: the pipelines and the automation leave the

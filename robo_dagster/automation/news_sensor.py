@@ -16,10 +16,10 @@ import pandas as pd
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
 from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
-from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.sentiment import score_texts
 from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
+from robo_dagster.tasks.queues import AI_ANALYSIS
 
 FIRST_LOOKBACK = pd.Timedelta(hours=1)  # a first start reads the last hour, not a flood
 

@@ -34,10 +34,10 @@ from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, Se
 
 from robo_dagster import settings
 from robo_dagster.automation.jobs import recommendations_job
-from robo_dagster.automation.queues import AI_ANALYSIS
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
+from robo_dagster.tasks.queues import AI_ANALYSIS
 
 MOVE_SENTIMENT = 0.5  # the sentiment of a move: its sign, at half strength
 

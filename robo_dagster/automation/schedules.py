@@ -22,8 +22,8 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from robo_dagster.automation.jobs import evening_review_job, execution_job, morning_prep_job
-from robo_dagster.automation.queues import DATA_FETCHER, PORTFOLIO_SYNC, Priority
 from robo_dagster.domain import calendar
+from robo_dagster.tasks.queues import DATA_FETCHER, PORTFOLIO_SYNC, Priority
 
 TIMEZONE = calendar.EXCHANGE_TIMEZONE
 END_OF_DAY_DELAY_MIN = 15  # bars are final a few minutes after the close

@@ -12,7 +12,6 @@ from dagster import AssetExecutionContext, MetadataValue, Output
 
 from robo_dagster import settings
 from robo_dagster.asset_defaults import group_asset, upstream
-from robo_dagster.automation.queues import PORTFOLIO_SYNC
 from robo_dagster.domain import calendar
 from robo_dagster.domain.orders import INTENT_COLUMNS, SizingRules, size_orders
 from robo_dagster.execution.gate import recommendations_refusal
@@ -26,6 +25,7 @@ from robo_dagster.providers.orders import (
     OrderRequest,
     OrderState,
 )
+from robo_dagster.tasks.queues import PORTFOLIO_SYNC
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "execution"

@@ -8,7 +8,6 @@ from dagster import AssetExecutionContext, BackfillPolicy, Config, MetadataValue
 from pydantic import Field
 
 from robo_dagster.asset_defaults import group_asset, upstream
-from robo_dagster.automation.queues import DATA_FETCHER
 from robo_dagster.domain import calendar
 from robo_dagster.domain.indicators import compute_indicators
 from robo_dagster.domain.market_sim import RISK_FREE_RATE
@@ -27,6 +26,7 @@ from robo_dagster.providers.market_data import (
     OPTION_CHAIN_SCHEMA,
     OPTIONS_SUMMARY_SCHEMA,
 )
+from robo_dagster.tasks.queues import DATA_FETCHER
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "market_data"

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue
 
-from robo_dagster.automation.queues import DATA_FETCHER
 from robo_dagster.metadata import require_rows
 from robo_dagster.providers import DatasetNotProvided, ProviderUnavailable
 from robo_dagster.providers.datasets import not_provided_frame, not_provided_reason
+from robo_dagster.tasks.queues import DATA_FETCHER
 
 
 def fetch_dataset(
@@ -28,7 +28,7 @@ def fetch_dataset(
 ) -> pd.DataFrame:
     """``fetch()``'s rows, or a not-provided frame when the source lacks ``dataset`` or
     is still unavailable on the step's last retry. Earlier retries re-raise, so the
-    step retries with the queue's backoff (``robo_dagster.retries``)."""
+    step retries with the queue's backoff (``robo_dagster.tasks.retries``)."""
     try:
         return require_rows(fetch(), dataset)
     except DatasetNotProvided as exc:

@@ -23,13 +23,14 @@ them once the item is healthy again.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Definitions
 
 from robo_dagster import redaction
 from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Alert, Severity
@@ -40,6 +41,9 @@ from robo_dagster.warehouse.locking import RECORDED_WAIT_S, database_lock, recen
 STALE_AFTER_S = 180.0
 DEFAULT_LOCK_TIMEOUT_S = 5.0
 MAX_DETAIL_CHARS = 300
+
+# The module `dagster dev` loads (workspace.yaml, [tool.dagster] in pyproject.toml).
+CODE_LOCATION_MODULE = "robo_dagster.definitions"
 
 
 @dataclass(frozen=True)
@@ -60,17 +64,16 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first.strip()}"[:MAX_DETAIL_CHARS]
 
 
-def check_definitions() -> HealthItem:
-    """Whether the code location loads, as ``dagster dev`` would load it."""
+def check_definitions(module_name: str = CODE_LOCATION_MODULE) -> HealthItem:
+    """Whether the code location loads, as ``dagster dev`` would load it: by its module
+    name, at check time. An import of ``robo_dagster.definitions`` here would close the
+    cycle definitions -> monitoring -> definitions."""
     try:
-        from dagster import Definitions
-
-        from robo_dagster.definitions import defs
-
-        Definitions.validate_loadable(defs)
+        module = importlib.import_module(module_name)
+        Definitions.validate_loadable(module.defs)
     except Exception as exc:
         return HealthItem("definitions", False, f"code location does not load: {_error(exc)}")
-    return HealthItem("definitions", True, "robo_dagster.definitions loads")
+    return HealthItem("definitions", True, f"{module_name} loads")
 
 
 def check_daemons(

@@ -2,7 +2,7 @@
 
 The desk is every process whose command line mentions dagster (``dagster dev``, the
 webserver, the daemon, the code servers, each run's ``dagster api execute_run``) or
-robo-dagster (``python -m robo_dagster.quickstart``, the ``robo-dagster`` CLI). What else
+robo-dagster (``python -m robo_dagster.cli.quickstart``, the ``robo-dagster`` CLI). What else
 runs on the host is not the desk's: it shows in ``host_cpu_pct`` and ``host_memory_pct``,
 which alert only when ``ROBO_HOST_ALERTS`` is on.
 

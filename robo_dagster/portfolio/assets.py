@@ -4,13 +4,13 @@ import pandas as pd
 from dagster import MetadataValue, Output
 
 from robo_dagster.asset_defaults import group_asset, upstream
-from robo_dagster.automation.queues import PORTFOLIO_SYNC
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.portfolio import UNKNOWN_SECTOR, mark_to_market, summarize_pnl
 from robo_dagster.domain.risk import portfolio_risk as compute_portfolio_risk
 from robo_dagster.domain.risk import sector_exposure as compute_sector_exposure
 from robo_dagster.metadata import markdown_preview, markdown_record
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
+from robo_dagster.tasks.queues import PORTFOLIO_SYNC
 from robo_dagster.warehouse import DuckDBWarehouse
 
 GROUP = "portfolio"

@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
 
-from robo_dagster.automation.conditions import with_its_asset
+from robo_dagster.asset_defaults import with_its_asset
 from robo_dagster.domain import calendar
 from robo_dagster.portfolio.assets import account_balances, portfolio_pnl, portfolio_risk, positions
 from robo_dagster.providers import BrokerProvider, ProviderError

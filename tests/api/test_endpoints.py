@@ -9,12 +9,12 @@ import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 from fastapi.testclient import TestClient
 
-from robo_dagster.automation.inbox import INBOX_TABLE, ensure_inbox
-from robo_dagster.automation.queues import PRIORITY_TAG, QUEUE_TAG
-from robo_dagster.cli import main
+from robo_dagster.cli.main import main
+from robo_dagster.market_data.inbox import INBOX_TABLE, ensure_inbox
 from robo_dagster.monitoring.alerts import Alert, ensure_alerts, raise_alert, resolve_alerts
 from robo_dagster.monitoring.metrics import Metric, write_metrics
-from robo_dagster.task_status import queue_status
+from robo_dagster.tasks.queues import PRIORITY_TAG, QUEUE_TAG
+from robo_dagster.tasks.status import queue_status
 from robo_dagster.warehouse.connection import locked_connection
 
 from .conftest import PUSHER, READER, SUBMITTER, bearer, closed_port, make_client

@@ -13,7 +13,7 @@ from robo_dagster.api.audit import list_audit
 from robo_dagster.api.rate_limits import RateLimitConfigError, parse_rate_limits
 from robo_dagster.api.serve import is_loopback
 from robo_dagster.api.tokens import TokenConfigError, TokenTable, parse_tokens
-from robo_dagster.cli import main
+from robo_dagster.cli.main import main
 from robo_dagster.redaction import REDACTED, redact
 
 from .conftest import PUSHER, READER, SUBMITTER, bearer, make_client

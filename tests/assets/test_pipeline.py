@@ -285,7 +285,7 @@ def test_parallel_pipeline_completes_without_a_lock_error(
     with DagsterInstance.local_temp(tempdir=str(tmp_path / "home")) as instance:
         result = execute_job(
             build_reconstructable_job(
-                "robo_dagster.quickstart", "pipeline_job", ("parallel_pipeline",)
+                "robo_dagster.cli.quickstart", "pipeline_job", ("parallel_pipeline",)
             ),
             instance=instance,
             tags=range_tags(first, last),

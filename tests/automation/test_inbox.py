@@ -7,14 +7,10 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, build_sensor_context
 
-from robo_dagster.automation.inbox import (
-    QUARANTINE_TABLE,
-    events_well_formed,
-    market_event_inbox_sensor,
-    push_event,
-)
+from robo_dagster.automation.inbox_sensor import market_event_inbox_sensor
 from robo_dagster.automation.jobs import EVENT_ANALYSIS
 from robo_dagster.definitions import defs
+from robo_dagster.market_data.inbox import QUARANTINE_TABLE, events_well_formed, push_event
 
 
 @pytest.fixture()

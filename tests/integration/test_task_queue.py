@@ -11,8 +11,8 @@ import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from robo_dagster.automation.queues import MAX_RUNTIME_TAG, PRIORITY_TAG, QUEUE_TAG
-from robo_dagster.submission import Task, launch, plan_task
+from robo_dagster.tasks.queues import MAX_RUNTIME_TAG, PRIORITY_TAG, QUEUE_TAG
+from robo_dagster.tasks.submission import Task, launch, plan_task
 from tests.conftest import range_tags, session_range
 
 BIN = Path(sys.executable).parent

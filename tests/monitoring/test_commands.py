@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from robo_dagster.cli import main
+from robo_dagster.cli.main import main
 from robo_dagster.monitoring.alerts import Alert, Severity, ensure_alerts, record_alert
 from robo_dagster.monitoring.metrics import Metric, write_metrics
 from robo_dagster.warehouse.connection import locked_connection

@@ -69,7 +69,7 @@ def desk_seconds(before: CpuReading, after: CpuReading, cpus: int = 4) -> float:
 def test_the_desk_is_dagster_and_robo_dagster_only() -> None:
     assert is_desk_process(["/venv/bin/dagster-webserver", "-h", "127.0.0.1"])
     assert is_desk_process(["python", "-m", "dagster", "api", "grpc"])
-    assert is_desk_process(["python", "-m", "robo_dagster.quickstart"])
+    assert is_desk_process(["python", "-m", "robo_dagster.cli.quickstart"])
     assert is_desk_process(["/venv/bin/robo-dagster", "status"])
     assert not is_desk_process(["python", "-m", "pytest"])
     assert not is_desk_process(["postgres", "-D", "/var/lib/postgresql"])

@@ -14,7 +14,7 @@ every response (``models``), and maps each answer onto the provider errors:
 - 429 is ``ProviderUnavailable`` with the wait from ``Retry-After``, or else from
   ``X-RateLimit-Reset`` (a Unix time);
 - 5xx, timeouts and dropped connections are ``ProviderUnavailable``: the step retries
-  with its queue's backoff (``robo_dagster.retries``);
+  with its queue's backoff (``robo_dagster.tasks.retries``);
 - any other status, a body that is not JSON, or one that does not match the model is a
   ``ProviderError`` quoting Alpaca's message or the offending field.
 

@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from robo_dagster.automation.conditions import market_automation_sensor
-from robo_dagster.automation.inbox import classify
-from robo_dagster.automation.queues import (
+from robo_dagster.automation.inbox_sensor import classify
+from robo_dagster.definitions import defs
+from robo_dagster.tasks.queues import (
     MAX_RUNTIME_TAG,
     PRIORITY_TAG,
     QUEUE_TAG,
@@ -16,7 +17,6 @@ from robo_dagster.automation.queues import (
     Priority,
     validate_priority,
 )
-from robo_dagster.definitions import defs
 
 ROOT = Path(__file__).resolve().parents[2]
 

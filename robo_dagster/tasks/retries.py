@@ -21,8 +21,8 @@ from typing import Any
 from dagster import AssetExecutionContext, RetryRequested
 
 from robo_dagster import redaction, settings
-from robo_dagster.automation.queues import Queue
 from robo_dagster.providers import ProviderUnavailable
+from robo_dagster.tasks.queues import Queue
 
 JITTER = 0.1
 

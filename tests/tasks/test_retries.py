@@ -6,9 +6,9 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 
 from robo_dagster.asset_defaults import group_asset
-from robo_dagster.automation.queues import AI_ANALYSIS, DATA_FETCHER, PORTFOLIO_SYNC, Queue
 from robo_dagster.providers import ProviderUnavailable, UnknownSymbolError
-from robo_dagster.retries import retry_delay
+from robo_dagster.tasks.queues import AI_ANALYSIS, DATA_FETCHER, PORTFOLIO_SYNC, Queue
+from robo_dagster.tasks.retries import retry_delay
 
 FLAKY = Queue("test_queue", 1, 60, max_retries=2, backoff_factor=3.0)
 

@@ -27,7 +27,7 @@ from robo_dagster.monitoring.commands import (
     run_monitoring_command,
     since_argument,
 )
-from robo_dagster.submission import (
+from robo_dagster.tasks.submission import (
     ANALYSES,
     MODES,
     Task,
@@ -106,7 +106,7 @@ def _tasks(args: argparse.Namespace) -> int:
         return 3
     from dagster import DagsterInstance
 
-    from robo_dagster.task_status import queue_status, render
+    from robo_dagster.tasks.status import queue_status, render
 
     with DagsterInstance.get() as instance:
         status = queue_status(instance, finished=args.limit)

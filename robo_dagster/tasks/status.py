@@ -11,8 +11,8 @@ from typing import Any
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
 
-from robo_dagster.automation.held_tasks import AFTER_TAG, HOLD_TAG, WAITING
-from robo_dagster.automation.queues import PRIORITY_TAG, QUEUE_TAG, QUEUES
+from robo_dagster.tasks.held_tasks import AFTER_TAG, HOLD_TAG, WAITING
+from robo_dagster.tasks.queues import PRIORITY_TAG, QUEUE_TAG, QUEUES
 
 IN_FLIGHT = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]

@@ -20,16 +20,16 @@ from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from pydantic import ValidationError
 
 from robo_dagster import settings
-from robo_dagster.automation.held_tasks import AFTER_TAG, hold_tags
-from robo_dagster.automation.queues import (
+from robo_dagster.domain import calendar
+from robo_dagster.domain.market_sim import build_universe, validate_symbols
+from robo_dagster.tasks.held_tasks import AFTER_TAG, hold_tags
+from robo_dagster.tasks.queues import (
     GROUP_QUEUES,
     PRIORITY_TAG,
     QUEUE_TAG,
     Priority,
     validate_priority,
 )
-from robo_dagster.domain import calendar
-from robo_dagster.domain.market_sim import build_universe, validate_symbols
 
 ASSET_JOB = "__ASSET_JOB"
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

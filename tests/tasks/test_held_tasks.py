@@ -6,7 +6,7 @@ import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
-from robo_dagster.automation.held_tasks import (
+from robo_dagster.tasks.held_tasks import (
     AFTER_TAG,
     FAILED,
     HOLD_TAG,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus
 
-from robo_dagster.run_owner import HOST_TAG, PID_TAG, fail_orphaned_runs, owner_tags
+from robo_dagster.tasks.run_owner import HOST_TAG, PID_TAG, fail_orphaned_runs, owner_tags
 from tests.conftest import tiny
 
 

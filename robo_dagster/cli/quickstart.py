@@ -1,4 +1,4 @@
-"""Run the whole graph once on the embedded default: ``python -m robo_dagster.quickstart``.
+"""Run the whole graph once on the embedded default: ``python -m robo_dagster.cli.quickstart``.
 
 1. It backfills the last ``--sessions`` trading sessions of price bars.
 2. It replays the analyses as of ``--replays`` past sessions (every ``--replay-every``
@@ -33,7 +33,7 @@ from robo_dagster import settings
 from robo_dagster.domain import calendar
 from robo_dagster.providers import MarketDataProvider
 from robo_dagster.resources import build_market
-from robo_dagster.run_owner import fail_orphaned_runs, owner_tags
+from robo_dagster.tasks.run_owner import fail_orphaned_runs, owner_tags
 from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.snapshot import publish_snapshot
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         result = execute_job(
             build_reconstructable_job(
-                "robo_dagster.quickstart", "pipeline_job", ("sequential_pipeline",)
+                "robo_dagster.cli.quickstart", "pipeline_job", ("sequential_pipeline",)
             ),
             instance=instance,
             tags={
