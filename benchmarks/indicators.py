@@ -1,4 +1,4 @@
-"""Benchmark ``compute_indicators`` against a per-symbol TA-Lib loop.
+"""Benchmark ``compute_indicators`` against per-symbol TA-Lib loops.
 
     python benchmarks/indicators.py --symbols 500 --days 2520 --repeat 5
 
@@ -13,10 +13,20 @@ and times, in the same process, round by round:
   timed too, for reference;
 - talib reshape: what that loop needs around it: sorting and splitting the long frame
   into per-symbol arrays, and concatenating the results back into the same long frame;
-- talib with reshape: both together, i.e. the per-symbol equivalent of our call.
+- talib with reshape: both together, i.e. the per-symbol equivalent of our call;
+- talib fed properly: the same TA-Lib loop, fed the way a TA-Lib based
+  ``compute_indicators`` would feed it: one sort of the rows into (symbol, date) order,
+  each symbol a contiguous slice of the sorted numpy columns, the returns computed
+  once over the whole long column, every result written straight into a preallocated
+  (column, row) block that the output frame wraps without a copy (no per-symbol
+  frames, no concat). Timed whole, sort and frame included, and once more with our
+  own row layout (which recognises the (date, symbol) panel without hashing every
+  symbol) in place of the sort.
 
 Medians over ``--repeat`` rounds (after one warm-up run each). Unless --headline-only,
-ours is also timed on the other row orders. The last line printed is one JSON object
+ours is also timed on the other row orders. ``--baseline PATH`` also times the
+``compute_indicators`` of another copy of the module (say, an older version saved with
+``git show REV:robo_dagster/domain/indicators.py > /tmp/old.py``) in the same rounds. The last line printed is one JSON object
 with the headline numbers.
 
 Where touching fresh memory is slow (some VMs), "talib with reshape" swings from run
@@ -28,6 +38,7 @@ environment keeps that memory and the timing steady.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -40,7 +51,7 @@ import talib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from robo_dagster.domain.indicators import INDICATOR_COLUMNS, compute_indicators
+from robo_dagster.domain.indicators import INDICATOR_COLUMNS, _Layout, compute_indicators
 
 ORDERS = ("symbol", "date", "shuffled")
 
@@ -155,6 +166,68 @@ def talib_with_reshape(bars: pd.DataFrame) -> pd.DataFrame:
     return assemble(ordered, talib_raw(arrays))
 
 
+FLOAT_COLUMNS = INDICATOR_COLUMNS[2:]
+VOL_SCALE = np.sqrt(20 / 19 * 252)  # population std of 20 -> annualized sample std
+
+
+def sort_rows(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One sort of the rows into (symbol, date) order: (perm, lengths, sorted uniques)."""
+    codes, uniques = pd.factorize(bars["symbol"], sort=True)
+    keys, _ = pd.factorize(bars["date"], sort=True)
+    perm = np.lexsort((keys, codes))
+    return perm, np.bincount(codes, minlength=len(uniques)), np.asarray(uniques, dtype=object)
+
+
+def talib_fed(bars: pd.DataFrame, layout: str = "sort") -> pd.DataFrame:
+    """TA-Lib fed properly: the long columns put in (symbol, date) order once, every
+    symbol a contiguous slice of them, every result written into its place in one
+    preallocated (column, row) block that the frame wraps without a copy.
+
+    ``layout="sort"`` orders the rows with one sort; ``layout="ours"`` with
+    ``compute_indicators``' own layout (a transpose for a full (date, symbol) panel).
+    """
+    if layout == "sort":
+        perm, lengths, uniques = sort_rows(bars)
+        close, high, low = (
+            np.take(bars[c].to_numpy(dtype=np.float64), perm) for c in ("close", "high", "low")
+        )
+        date = bars["date"].array.take(perm)
+    else:
+        lay = _Layout.from_columns(bars["symbol"], bars["date"])
+        lengths, uniques = lay.lengths, lay.uniques
+        close, high, low = (
+            lay.to_output_order(bars[c].to_numpy(dtype=np.float64))
+            for c in ("close", "high", "low")
+        )
+        date = lay.take(bars["date"])
+    bounds = np.r_[0, np.cumsum(lengths)]
+    block = np.empty((len(FLOAT_COLUMNS), len(close)))
+    block[0] = close
+    # The returns of the whole long column at once, NaN on each symbol's first bar.
+    ratio, log_ret = block[1], block[2]
+    np.divide(close[1:], close[:-1], out=ratio[1:])
+    ratio[bounds[:-1]] = np.nan
+    np.log(ratio, out=log_ret)
+    ratio -= 1.0
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        c, h, lo, out = close[a:b], high[a:b], low[a:b], block[:, a:b]
+        out[3] = talib.SMA(c, 20)
+        out[4] = talib.SMA(c, 50)
+        out[5] = talib.SMA(c, 200)
+        out[6] = talib.EMA(c, 12)
+        out[7] = talib.EMA(c, 26)
+        out[8] = talib.RSI(c, 14)
+        out[9], out[10], out[11] = talib.MACD(c, 12, 26, 9)
+        out[12], out[13], out[14] = talib.BBANDS(c, 20, 2.0, 2.0, 0)
+        out[15] = talib.ATR(h, lo, c, 14)
+        out[16] = talib.STDDEV(log_ret[a:b], 20, 1.0)
+    block[16] *= VOL_SCALE
+    frame = pd.DataFrame(block.T, columns=pd.Index(FLOAT_COLUMNS), copy=False)
+    frame.insert(0, "date", date)
+    frame.insert(0, "symbol", np.repeat(uniques, lengths))
+    return frame
+
+
 def settled_difference(mine: pd.DataFrame, theirs: pd.DataFrame, ordered: pd.DataFrame) -> float:
     """Largest relative difference over all columns once TA-Lib's MACD has settled
     (bar 300 of each symbol): a sanity check of the timed code, not a test."""
@@ -199,11 +272,27 @@ def main() -> None:
     )
     parser.add_argument("--ragged", type=float, default=0.0, help="share of late starters")
     parser.add_argument(
+        "--bad-closes",
+        type=int,
+        default=0,
+        help="set this many closes of the headline frame, drawn at random, to NaN (bad "
+        "bars); the plain TA-Lib loops then end those symbols' indicators instead, so "
+        "their differences from ours are not a check any more",
+    )
+    parser.add_argument(
         "--headline-only", action="store_true", help="skip timing the other row orders"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another copy of robo_dagster/domain/indicators.py to time alongside ours",
     )
     args = parser.parse_args()
 
     bars = make_bars(args.symbols, args.days, args.order, args.ragged)
+    if args.bad_closes:
+        spoiled = np.random.default_rng(3).choice(len(bars), args.bad_closes, replace=False)
+        bars.loc[spoiled, "close"] = np.nan
     ordered, arrays = split_by_symbol(bars)
 
     results = talib_raw(arrays)
@@ -214,7 +303,18 @@ def main() -> None:
         "reshape_in": lambda: split_by_symbol(bars),
         "reshape_out": lambda: assemble(ordered, results),
         "total": lambda: talib_with_reshape(bars),
+        "fed": lambda: talib_fed(bars),
+        "fed_sort": lambda: sort_rows(bars),
+        "fed_layout": lambda: talib_fed(bars, layout="ours"),
     }
+    baseline = None
+    if args.baseline is not None:
+        spec = importlib.util.spec_from_file_location("baseline_indicators", args.baseline)
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"cannot load {args.baseline}")
+        baseline = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(baseline)
+        candidates["baseline"] = lambda: baseline.compute_indicators(bars)
     if not args.headline_only:
         for order in ORDERS:
             if order != args.order:
@@ -223,7 +323,12 @@ def main() -> None:
     times = timed(candidates, args.repeat)
     med = {name: float(np.median(t)) for name, t in times.items()}
 
-    worst = settled_difference(compute_indicators(bars), assemble(ordered, results), ordered)
+    mine = compute_indicators(bars)
+    worst = settled_difference(mine, assemble(ordered, results), ordered)
+    fed = talib_fed(bars)
+    if not fed[["symbol", "date"]].equals(mine[["symbol", "date"]]):
+        raise AssertionError("talib fed properly: rows not in (symbol, date) order")
+    worst_fed = settled_difference(mine, fed, ordered)
 
     rows = [
         (f"ours: compute_indicators (order={args.order})", med["ours"]),
@@ -232,19 +337,38 @@ def main() -> None:
         ("talib reshape in (sort + split)", med["reshape_in"]),
         ("talib reshape out (concat + frame)", med["reshape_out"]),
         ("talib with reshape (all together)", med["total"]),
+        ("talib fed properly (one sort, slices, block)", med["fed"]),
+        ("  of which the sort (factorize + lexsort)", med["fed_sort"]),
+        ("talib fed properly, our layout for the sort", med["fed_layout"]),
     ]
+    if baseline is not None:
+        rows.append((f"baseline: {args.baseline.name} (order={args.order})", med["baseline"]))
     rows += [
         (f"ours: compute_indicators (order={name[5:]})", med[name])
         for name in med
         if name.startswith("ours_")
     ]
 
-    print(f"{len(bars):,} rows: {args.symbols} symbols x {args.days} days, ragged={args.ragged}")
-    print(f"{'':44s} {'median s':>10s} {'x talib raw':>12s}")
+    print(
+        f"{len(bars):,} rows: {args.symbols} symbols x {args.days} days, "
+        f"ragged={args.ragged}, bad closes={args.bad_closes}"
+    )
+    print(f"{'':46s} {'median s':>10s} {'x talib raw':>12s} {'x talib fed':>12s}")
     for label, seconds in rows:
-        print(f"{label:44s} {seconds:10.4f} {seconds / med['raw']:12.2f}")
-    settled_text = "n/a (no symbol has 300 bars)" if np.isnan(worst) else f"{worst:.2e}"
-    print(f"max rel. diff ours vs talib, all columns, bars >= 300: {settled_text}")
+        print(
+            f"{label:46s} {seconds:10.4f} {seconds / med['raw']:12.2f} {seconds / med['fed']:12.2f}"
+        )
+    if baseline is not None:
+        theirs = baseline.compute_indicators(bars)
+        diff = max(
+            float(np.nanmax(np.abs(mine[c] - theirs[c]) / np.maximum(1.0, np.abs(theirs[c]))))
+            for c in INDICATOR_COLUMNS[2:]
+        )
+        same_nans = all(mine[c].isna().equals(theirs[c].isna()) for c in INDICATOR_COLUMNS[2:])
+        print(f"ours vs baseline, all bars: max rel. diff {diff:.2e}, same NaNs: {same_nans}")
+    for name, value in (("talib", worst), ("talib fed", worst_fed)):
+        text = "n/a (no symbol has 300 bars)" if np.isnan(value) else f"{value:.2e}"
+        print(f"max rel. diff ours vs {name}, all columns, bars >= 300: {text}")
     print(
         json.dumps(
             {
@@ -255,6 +379,13 @@ def main() -> None:
                 "talib_raw_median_s": round(med["raw"], 5),
                 "talib_with_reshape_median_s": round(med["total"], 5),
                 "ratio_vs_talib_raw": round(med["ours"] / med["raw"], 3),
+                "talib_fed_median_s": round(med["fed"], 5),
+                "talib_fed_our_layout_median_s": round(med["fed_layout"], 5),
+                "talib_fed_over_ours": round(med["fed"] / med["ours"], 3),
+                "talib_fed_our_layout_over_ours": round(med["fed_layout"] / med["ours"], 3),
+                **(
+                    {"baseline_median_s": round(med["baseline"], 5)} if baseline is not None else {}
+                ),
             }
         )
     )

@@ -36,6 +36,9 @@ def build_analyst(kind: str | None = None) -> Analyst:
             model=settings.llm_model(kind),
             api_key=api_key,
             base_url=settings.llm_base_url(),
+            timeout_s=settings.llm_timeout_s(),
+            max_retries=settings.llm_max_retries(),
+            deadline_s=settings.llm_deadline_s(),
         )
     )
 

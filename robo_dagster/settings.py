@@ -178,6 +178,22 @@ def llm_base_url() -> str | None:
     return os.environ.get("ROBO_LLM_BASE_URL") or None
 
 
+def llm_timeout_s() -> float:
+    """``ROBO_LLM_TIMEOUT_S``: one LLM request's timeout (default 60 s, 0.1 to 3600)."""
+    return _float_env("ROBO_LLM_TIMEOUT_S", 60.0, 0.1, 3600.0)
+
+
+def llm_max_retries() -> int:
+    """``ROBO_LLM_MAX_RETRIES``: retries of a failed LLM request (default 4, 0 or more)."""
+    return _int_env("ROBO_LLM_MAX_RETRIES", 4, minimum=0)
+
+
+def llm_deadline_s() -> float:
+    """``ROBO_LLM_DEADLINE_S``: the time one analysis may spend on the LLM, retries and the
+    re-ask included (default 120 s, 1 to 86400); then the rules answer."""
+    return _float_env("ROBO_LLM_DEADLINE_S", 120.0, 1.0, 86400.0)
+
+
 # The alert webhook is a secret (its path carries the token): only the variable's name lives
 # here; robo_dagster.monitoring.webhook reads the value through dagster.EnvVar when it sends.
 ALERT_WEBHOOK_URL_VARIABLE = "ROBO_ALERT_WEBHOOK_URL"

@@ -14,11 +14,22 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from robo_dagster import call_retries
 from robo_dagster.domain import calendar
 from robo_dagster.resources import build_resources
 
 AS_OF = "2026-11-25"  # the Wednesday before Thanksgiving 2026
 WATCHLIST = ["AMZN", "JPM", "XOM", "UNH"]
+
+
+@pytest.fixture()
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The retry delays of ``call_retries``, recorded instead of slept; jitter pinned to its
+    ceiling, so each delay is exact."""
+    recorded: list[float] = []
+    monkeypatch.setattr(call_retries, "_sleep", recorded.append)
+    monkeypatch.setattr(call_retries, "_jitter", lambda: 1.0)
+    return recorded
 
 
 @pytest.fixture()

@@ -1,8 +1,8 @@
 """The LLM analyst against real HTTP servers on 127.0.0.1 that speak both wire formats.
 
-Each server replays a per-test script of responses (status, headers, body, delay) and records
-every request it receives. Only the sleeping between retries is patched (to record delays);
-the HTTP is real.
+Each server replays a per-test script of responses (status, headers, body, delay, a body cut
+short) and records every request it receives. The clients are the vendors' SDKs; only the
+sleeping between retries is patched (``sleeps``, to record delays); the HTTP is real.
 """
 
 import json
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,6 +63,7 @@ class Scripted:
     body: Any = None  # dict -> JSON, str -> sent as is
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    cut: bool = False  # announce the whole body, send half of it, and hang up
 
 
 @dataclass
@@ -122,7 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in scripted.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload)
+            self.wfile.write(payload[: len(payload) // 2] if scripted.cut else payload)
+            if scripted.cut:
+                self.wfile.flush()
+                self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout)
 
@@ -162,15 +165,6 @@ def openai_server() -> Iterator[ScriptedServer]:
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture()
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the backoff delays instead of sleeping; jitter pinned to its ceiling."""
-    recorded: list[float] = []
-    monkeypatch.setattr(llm, "_sleep", recorded.append)
-    monkeypatch.setattr(llm, "_jitter", lambda: 1.0)
-    return recorded
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -313,15 +307,18 @@ def test_valid_reply_parses_and_request_is_well_formed(
 
     [req] = server.requests
     assert req.headers["content-type"] == "application/json"
+    # The SDKs' own retries are off: ours retry, with our backoff.
+    assert req.headers.get("x-stainless-retry-count", "0") == "0"
     if server.fmt == "anthropic":
         assert req.path == "/v1/messages"
-        assert req.headers["x-api-key"] == API_KEY
-        assert req.headers["anthropic-version"] == "2023-06-01"
-        assert "authorization" not in req.headers
+        # What the anthropic SDK sends: the key as a bearer token, its API version.
+        assert req.headers["authorization"] == f"Bearer {API_KEY}"
+        assert req.headers["anthropic-version"]
         assert req.body["model"] == "claude-test"
         assert req.body["max_tokens"] == 2000
         assert [m["role"] for m in req.body["messages"]] == ["user"]
-        assert set(req.body) == {"model", "max_tokens", "system", "messages", "temperature"}
+        # The SDK no longer takes a temperature.
+        assert set(req.body) == {"model", "max_tokens", "system", "messages"}
     else:
         assert req.path == "/v1/chat/completions"
         assert req.headers["authorization"] == f"Bearer {API_KEY}"
@@ -329,7 +326,7 @@ def test_valid_reply_parses_and_request_is_well_formed(
         assert req.body["model"] == "gpt-test"
         assert [m["role"] for m in req.body["messages"]] == ["system", "user"]
         assert req.body["response_format"] == {"type": "json_object"}
-    assert req.body["temperature"] == 0.0
+        assert req.body["temperature"] == 0.0
 
     system = system_prompt(req)
     assert "long-only" in system.lower()
@@ -404,16 +401,6 @@ def test_backoff_is_capped(server: ScriptedServer, sleeps: list[float]) -> None:
     assert sleeps == pytest.approx([0.01, 0.02, 0.03, 0.03])
 
 
-def test_full_jitter_stays_under_the_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
-    resource = LLMAnalyst(provider="openai", model="m", backoff_base_s=1.0, backoff_max_s=8.0)
-    monkeypatch.setattr(llm, "_jitter", lambda: 0.5)
-    assert [resource._backoff_s(a, None) for a in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-    assert resource._backoff_s(0, 3.0) == 3.0  # a longer retry-after wins
-    assert resource._backoff_s(4, 1.0) == 4.0  # a shorter one does not
-    monkeypatch.setattr(llm, "_jitter", lambda: 0.0)
-    assert resource._backoff_s(3, None) == 0.0
-
-
 def test_anthropic_529_overloaded_then_success(
     anthropic_server: ScriptedServer, sleeps: list[float]
 ) -> None:
@@ -463,6 +450,94 @@ def test_connection_refused_is_retried(sleeps: list[float]) -> None:
         recommend(resource)
     assert info.value.attempts == 3
     assert len(sleeps) == 2
+
+
+@pytest.mark.parametrize("cut", ["connection", "json"])
+def test_a_200_body_cut_short_is_retried_not_sent_to_the_fallback(
+    server: ScriptedServer, sleeps: list[float], cut: str
+) -> None:
+    """The defect: a truncated 200 went straight to the rules. A body cut short (the
+    connection closed mid-body, or a complete response whose JSON stops half-way) is now
+    retried with the backoff, and the retry's answer stands."""
+    whole = ok(server.fmt, VALID_TEXT, tokens_in=7, tokens_out=3)
+    if cut == "connection":
+        broken = Scripted(200, whole.body, cut=True)
+    else:
+        text = json.dumps(whole.body)
+        broken = Scripted(200, text[: len(text) // 2])
+    server.push(broken, whole)
+    result = recommend(analyst(server))
+    assert result.attempts == 2
+    assert len(server.requests) == 2
+    assert sleeps == pytest.approx([0.01])
+    assert [r.symbol for r in result.recommendations.recommendations] == ["AAPL", "JPM"]
+
+
+def test_bodies_cut_short_every_time_fail_after_the_retries(
+    server: ScriptedServer, sleeps: list[float]
+) -> None:
+    server.push(*[Scripted(200, '{"id": "msg_01", "cont')] * 3)
+    with pytest.raises(LLMError, match=r"after 3 attempt\(s\): a reply body cut short") as info:
+        recommend(analyst(server, max_retries=2))
+    assert info.value.error_type == "truncated_body"
+
+
+def test_a_hanging_server_ends_at_the_deadline(server: ScriptedServer) -> None:
+    """The defect: a server that hangs held the run for about 5 minutes. The deadline
+    bounds the whole call: each request's timeout is cut to the time left, and no retry
+    starts after it. Real sleeps here (the backoff is 10 ms)."""
+    server.push(*[Scripted(200, "{}", delay=30.0)] * 20)
+    resource = analyst(server, timeout_s=0.4, max_retries=50, deadline_s=1.0)
+    with pytest.raises(LLMError, match=r"the 1 s deadline \(ROBO_LLM_DEADLINE_S\) passed") as info:
+        recommend(resource)
+    assert info.value.error_type == "deadline"
+    # 0.4 s timeouts in 1.0 s: two whole attempts, and a third cut to what was left.
+    assert 2 <= info.value.attempts <= 3
+    assert len(server.requests) == info.value.attempts
+
+
+def test_past_the_deadline_the_rules_answer(server: ScriptedServer) -> None:
+    from robo_dagster.ai_analysis.analysts import LLMBackedAnalyst
+
+    server.push(*[Scripted(200, "{}", delay=30.0)] * 5)
+    backed = LLMBackedAnalyst(llm=analyst(server, timeout_s=0.3, deadline_s=0.5))
+    frame = features().assign(is_benchmark=lambda f: f["symbol"] == "SPY")
+    output = backed.recommend(
+        frame, REQUEST, max_position_weight=MAX_WEIGHT, cash_floor_pct=CASH_FLOOR
+    )
+    assert output.fallback_reason is not None
+    assert "deadline" in output.fallback_reason
+    assert set(output.frame["source"]) == {"fallback"}
+    assert set(output.frame["symbol"]) <= {"AAPL", "MSFT", "JPM"}
+
+
+def test_the_environment_sets_timeout_retries_and_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from robo_dagster.resources import build_analyst
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("ROBO_LLM_TIMEOUT_S", "7.5")
+    monkeypatch.setenv("ROBO_LLM_MAX_RETRIES", "1")
+    monkeypatch.setenv("ROBO_LLM_DEADLINE_S", "30")
+    resource = build_analyst("openai").llm  # type: ignore[attr-defined]
+    assert (resource.timeout_s, resource.max_retries, resource.deadline_s) == (7.5, 1, 30.0)
+    for name, value in [
+        ("ROBO_LLM_TIMEOUT_S", "0"),
+        ("ROBO_LLM_TIMEOUT_S", "soon"),
+        ("ROBO_LLM_MAX_RETRIES", "-1"),
+        ("ROBO_LLM_DEADLINE_S", "nan"),
+    ]:
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=name):
+            build_analyst("openai")
+        monkeypatch.delenv(name)
+
+
+def test_anthropic_without_a_key_is_a_clear_error(sleeps: list[float]) -> None:
+    resource = LLMAnalyst(provider="anthropic", model="m", base_url="http://127.0.0.1:9")
+    with pytest.raises(LLMError, match="set ANTHROPIC_API_KEY"):
+        recommend(resource)
 
 
 @pytest.mark.parametrize(
@@ -612,22 +687,11 @@ def test_envvar_wiring_and_dagster_metadata(
     [materialization] = outcome.asset_materializations_for_node("recommendations")
     assert materialization.metadata["llm_attempts"].value == 1
     assert materialization.metadata["prompt_version"].value == "recommendations-v1"
-    if server.fmt == "anthropic":
-        assert server.requests[0].headers["x-api-key"] == API_KEY
-    else:
-        assert server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+    assert server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
     assert API_KEY not in dump
 
 
 # ------------------------------------------------------------------------------ small pieces
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("100000", llm.MAX_RETRY_AFTER_S), ("soon", None)],
-)
-def test_retry_after_parsing(value: str, expected: float | None) -> None:
-    assert llm._retry_after_s(httpx.Headers({"retry-after": value})) == expected
 
 
 def test_missing_feature_columns_is_a_caller_error() -> None:

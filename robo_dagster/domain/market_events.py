@@ -40,7 +40,7 @@ class MarketEvent(BaseModel):
     headline: str = Field(default="", max_length=500)
     occurred_at: dt.datetime | None = None
     # The sender's own id for the event: a second push with the same one is the same
-    # event (``automation.inbox.push_event``), so a retried delivery is stored once.
+    # event (``market_data.inbox.push_event``), so a retried delivery is stored once.
     external_id: str | None = Field(default=None, min_length=1, max_length=128)
 
     @field_validator("symbol")

@@ -11,19 +11,15 @@ logs every request's full URL at INFO, so a logging filter redacts registered we
 from the ``httpx`` and ``httpcore`` loggers, and any server text that reaches our own log
 lines or reports is redacted too.
 
-Timeouts, connection errors, 429 and 5xx are retried with exponential backoff and full
-jitter, honouring ``Retry-After`` (clamped, because a sensor tick has a time budget); other
-4xx fail at once. Alerts below the channel's minimum severity are not sent.
+Timeouts, connection errors, 429 and 5xx are retried (``robo_dagster.call_retries``) with
+exponential backoff and full jitter, honouring ``Retry-After`` (clamped, because a sensor
+tick has a time budget); other 4xx fail at once. Alerts below the channel's minimum severity are not sent.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import json
 import logging
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +28,7 @@ import httpx
 from dagster import EnvVar
 
 from robo_dagster import redaction, settings
+from robo_dagster.call_retries import Backoff, GaveUp, Transient, call_with_retries, retry_after_s
 from robo_dagster.monitoring.alerts import Alert, Severity
 
 logger = logging.getLogger(__name__)
@@ -45,16 +42,6 @@ EMOJI = {
     Severity.ERROR: ":x:",
     Severity.CRITICAL: ":rotating_light:",
 }
-
-
-def _sleep(seconds: float) -> None:
-    """Wait between retries. Tests monkeypatch this module attribute to record the delays."""
-    time.sleep(seconds)
-
-
-def _jitter() -> float:
-    """Full jitter: a uniform factor in [0, 1). Tests monkeypatch it to make delays exact."""
-    return random.random()
 
 
 def redact(text: str) -> str:
@@ -130,26 +117,6 @@ def slack_payload(alerts: Sequence[Alert]) -> dict[str, Any]:
             *({"type": "section", "text": {"type": "mrkdwn", "text": line}} for line in lines),
         ],
     }
-
-
-def _retry_after_s(headers: httpx.Headers) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), clamped; None if absent."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    if seconds != seconds:
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 class WebhookChannel:
@@ -228,38 +195,47 @@ class WebhookChannel:
         return DeliveryReport(delivered=tuple(delivered), skipped=skipped, attempts=attempts)
 
     def _post(self, client: httpx.Client, payload: dict[str, Any]) -> tuple[int, str | None]:
-        """One message with retries: (attempts made, None or why it failed for good)."""
+        """One message with retries (``call_retries``): (attempts made, None or why it
+        failed for good)."""
         body = json.dumps(payload)
-        headers = {"content-type": "application/json"}
-        for attempt in range(self.retries + 1):
-            retry_after: float | None = None
-            try:
-                response = client.post(self._url, content=body, headers=headers)
-            except httpx.TimeoutException:
-                reason = f"timeout after {self.timeout:g}s"
-            except httpx.TransportError as exc:
-                reason = f"connection error ({type(exc).__name__}: {redact(str(exc))})"
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return attempt + 1, None
-                text = " ".join(redact(response.text).split())[:MAX_ERROR_CHARS]
-                reason = f"HTTP {status}" + (f": {text}" if text else "")
-                if status != 429 and status < 500:
-                    return attempt + 1, reason
-                retry_after = _retry_after_s(response.headers)
-            if attempt >= self.retries:
-                return attempt + 1, f"{reason} (after {attempt + 1} attempt(s))"
-            delay = min(self.backoff * 2**attempt, MAX_RETRY_AFTER_S) * _jitter()
-            if retry_after is not None and retry_after > delay:
-                delay = retry_after
-            logger.warning(
-                "alert webhook %s: %s; retry %d/%d in %.2fs",
-                self.target,
-                reason,
-                attempt + 1,
-                self.retries,
-                delay,
+        backoff = Backoff(retries=self.retries, base_s=self.backoff, cap_s=MAX_RETRY_AFTER_S)
+        try:
+            _, attempts = call_with_retries(
+                lambda: self._post_once(client, body),
+                backoff,
+                what=f"alert webhook {self.target}",
+                log=logger,
             )
-            _sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        except GaveUp as exc:
+            return exc.attempts, f"{exc.last.reason} (after {exc.attempts} attempt(s))"
+        except _Refused as exc:
+            return exc.attempts, str(exc)
+        return attempts, None
+
+    def _post_once(self, client: httpx.Client, body: str) -> None:
+        """One POST: returns when delivered; ``Transient`` for what a retry may cure,
+        ``_Refused`` for a 4xx other than 429."""
+        try:
+            response = client.post(
+                self._url, content=body, headers={"content-type": "application/json"}
+            )
+        except httpx.TimeoutException:
+            raise Transient(f"timeout after {self.timeout:g}s") from None
+        except httpx.TransportError as exc:
+            raise Transient(
+                f"connection error ({type(exc).__name__}: {redact(str(exc))})"
+            ) from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        text = " ".join(redact(response.text).split())[:MAX_ERROR_CHARS]
+        reason = f"HTTP {status}" + (f": {text}" if text else "")
+        if status != 429 and status < 500:
+            raise _Refused(reason)
+        raise Transient(reason, retry_after=retry_after_s(response.headers, MAX_RETRY_AFTER_S))
+
+
+class _Refused(Exception):
+    """The receiver refused the message: retrying would give the same answer."""
+
+    attempts = 1

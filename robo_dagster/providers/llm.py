@@ -1,37 +1,46 @@
 """An LLM-backed analyst: the features go in, a validated ``RecommendationSet`` comes out.
 
-Two wire formats are spoken over plain httpx, each described by pydantic models below:
+The vendors' official SDKs speak the wire formats:
 
-- ``anthropic``: the Anthropic Messages API, ``POST {base_url}/v1/messages``;
-- ``openai``: the OpenAI-compatible Chat Completions API, ``POST {base_url}/chat/completions``
-  (OpenAI itself, or a local Ollama / vLLM / LM Studio server; leave ``api_key`` empty for
-  those and no ``Authorization`` header is sent).
+- ``anthropic``: the Anthropic Messages API through the ``anthropic`` SDK;
+- ``openai``: the Chat Completions API through the ``openai`` SDK: OpenAI itself, or a
+  local Ollama / vLLM / LM Studio server at ``base_url``. Leave ``api_key`` empty for
+  those, and no ``Authorization`` header is sent.
 
-Transport errors, timeouts, 429 and 5xx (and Anthropic's 529 "overloaded") are retried with
-exponential backoff and full jitter, honouring ``retry-after``. A reply that is not valid JSON
-for ``RecommendationSet`` (or breaks the desk's limits) is sent back once with the validation
-error; a second invalid reply raises ``LLMError``.
+The SDKs' own retries are off (``max_retries=0``): every call retries through
+``robo_dagster.call_retries``, with our backoff (full jitter on ``backoff_base_s * 2**n``,
+capped at ``backoff_max_s``), honouring ``retry-after``. Retried: timeouts, dropped
+connections, 429, 5xx, Anthropic's 529 "overloaded", and a 200 whose body was cut short.
+Other 4xx fail at once. ``timeout_s`` bounds each request and ``deadline_s`` the whole
+``recommend`` call, retries and the re-ask included: once it has passed, ``LLMError``
+says so and the rules answer for every symbol (one request covers the whole universe,
+so no symbol has an answer yet). The environment sets all three (``ROBO_LLM_TIMEOUT_S``,
+``ROBO_LLM_MAX_RETRIES``, ``ROBO_LLM_DEADLINE_S``; ``robo_dagster.settings``).
 
-The API key never leaves the request headers: the field has ``repr=False``, it is never logged,
-and any text from the server that we put in a log line or an exception is redacted.
+A reply that is not valid JSON for ``RecommendationSet`` (or breaks the desk's limits) is
+sent back once with the validation error; a second invalid reply raises ``LLMError``.
+
+The SDKs are imported when a client is built, not with this module: a run that uses the
+rules never pays for them.
+
+The API key never leaves the SDK's request headers: the field has ``repr=False``, it is
+never logged, and any text from the server that we put in a log line or an exception is
+redacted.
 """
 
-import datetime as dt
-import email.utils
 import json
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-import httpx
 import pandas as pd
 from dagster import ConfigurableResource
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from robo_dagster import redaction
+from robo_dagster.call_retries import Backoff, GaveUp, Transient, call_with_retries, retry_after_s
 from robo_dagster.domain.analysis_models import (
     FEATURE_COLUMNS,
     RecommendationRequest,
@@ -43,10 +52,6 @@ logger = logging.getLogger(__name__)
 
 PROMPT_VERSION = "recommendations-v1"
 
-ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-ANTHROPIC_VERSION = "2023-06-01"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-
 BENCHMARKS = frozenset({BENCHMARK_SYMBOL})
 # Retried statuses: rate limit, server errors, Anthropic "overloaded".
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
@@ -55,16 +60,6 @@ MAX_RETRY_AFTER_S = 300.0
 # How much of a server message / validation error goes into logs, exceptions and the re-ask.
 MAX_ERROR_CHARS = 500
 MAX_FEEDBACK_CHARS = 2000
-
-
-def _sleep(seconds: float) -> None:
-    """Wait between retries. Tests monkeypatch this module attribute to record the delays."""
-    time.sleep(seconds)
-
-
-def _jitter() -> float:
-    """Full jitter: a uniform factor in [0, 1). Tests monkeypatch it to make delays exact."""
-    return random.random()
 
 
 class LLMError(RuntimeError):
@@ -111,112 +106,6 @@ class LLMResult:
             "prompt_version": self.prompt_version,
             "recommendation_count": len(self.recommendations.recommendations),
         }
-
-
-# --------------------------------------------------------------------------------------------
-# Wire payloads. Requests are strict (what we send); responses ignore unknown fields, because
-# providers add fields over time and local servers add their own.
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class _Response(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class AnthropicRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    max_tokens: int
-    system: str
-    messages: list[ChatMessage]
-    temperature: float
-
-
-class AnthropicContentBlock(_Response):
-    type: str
-    text: str | None = None
-
-
-class AnthropicUsage(_Response):
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-class AnthropicResponse(_Response):
-    id: str
-    type: Literal["message"]
-    role: Literal["assistant"]
-    model: str
-    content: list[AnthropicContentBlock]
-    stop_reason: str | None = None
-    usage: AnthropicUsage = AnthropicUsage()
-
-
-class AnthropicErrorDetail(_Response):
-    type: str
-    message: str = ""
-
-
-class AnthropicErrorBody(_Response):
-    type: Literal["error"]
-    error: AnthropicErrorDetail
-
-
-class OpenAIResponseFormat(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["json_object"] = "json_object"
-
-
-class OpenAIChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    messages: list[ChatMessage]
-    temperature: float
-    response_format: OpenAIResponseFormat = OpenAIResponseFormat()
-
-
-class OpenAIResponseMessage(_Response):
-    role: str = "assistant"
-    content: str | None = None
-
-
-class OpenAIChoice(_Response):
-    index: int = 0
-    message: OpenAIResponseMessage
-    finish_reason: str | None = None
-
-
-class OpenAIUsage(_Response):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-
-class OpenAIChatResponse(_Response):
-    id: str = ""
-    object: str = "chat.completion"
-    model: str
-    choices: list[OpenAIChoice] = Field(min_length=1)
-    usage: OpenAIUsage | None = None  # some local servers leave it out
-
-
-class OpenAIErrorDetail(_Response):
-    message: str = ""
-    type: str | None = None
-    code: str | int | None = None
-
-
-class OpenAIErrorBody(_Response):
-    error: OpenAIErrorDetail
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,26 +249,6 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
 
 
-def _retry_after_s(headers: httpx.Headers) -> float | None:
-    """``retry-after`` in seconds (delta-seconds or an HTTP date), or None."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-
 @dataclass
 class _Reply:
     text: str
@@ -416,16 +285,32 @@ class LLMAnalyst(ConfigurableResource):
     )
     base_url: str | None = Field(
         default=None,
-        description="Endpoint root; None uses the provider's public API "
+        description="Endpoint root; None uses the SDK's default, the provider's public API "
         "(Ollama: http://127.0.0.1:11434/v1).",
     )
-    timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    timeout_s: float = Field(
+        default=60.0, gt=0, description="Per-request timeout in seconds (ROBO_LLM_TIMEOUT_S)."
+    )
     max_retries: int = Field(
-        default=4, ge=0, description="Retries of transport errors, timeouts, 429, 5xx, 529."
+        default=4,
+        ge=0,
+        description="Retries of timeouts, dropped connections, 429, 5xx, 529 and cut-short "
+        "bodies (ROBO_LLM_MAX_RETRIES).",
+    )
+    deadline_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="The whole call's time limit, retries and the re-ask included; then the "
+        "rules answer (ROBO_LLM_DEADLINE_S).",
     )
     backoff_base_s: float = Field(default=1.0, ge=0, description="First backoff ceiling (s).")
     backoff_max_s: float = Field(default=30.0, ge=0, description="Largest backoff ceiling (s).")
-    temperature: float = Field(default=0.0, ge=0, le=2)
+    temperature: float = Field(
+        default=0.0,
+        ge=0,
+        le=2,
+        description="OpenAI-compatible servers only: the Anthropic SDK no longer takes it.",
+    )
     max_tokens: int = Field(default=2000, gt=0, description="Reply token limit (Anthropic).")
 
     # ---- public
@@ -441,218 +326,271 @@ class LLMAnalyst(ConfigurableResource):
     ) -> LLMResult:
         """Recommendations for ``universe`` from ``features``; raises ``LLMError`` on failure."""
         started = time.monotonic()
+        deadline = started + self.deadline_s
         benchmarks = benchmark_symbols(features)
         allowed = [symbol for symbol in universe if symbol not in benchmarks]
         system = SYSTEM_PROMPT.format(benchmarks=", ".join(sorted(benchmarks)))
         messages = [
-            ChatMessage(
-                role="user",
-                content=build_user_prompt(
+            {
+                "role": "user",
+                "content": build_user_prompt(
                     features,
                     request,
                     max_position_weight=max_position_weight,
                     cash_floor_pct=cash_floor_pct,
                     allowed=allowed,
                 ),
-            )
+            }
         ]
         tally = _Tally()
-        with httpx.Client(timeout=httpx.Timeout(self.timeout_s)) as client:
-            for turn in range(2):
-                reply = self._exchange(client, system, messages, tally)
-                try:
-                    recommendations = parse_recommendations(
-                        reply.text,
-                        allowed=allowed,
-                        max_position_weight=max_position_weight,
-                        cash_floor_pct=cash_floor_pct,
-                        max_recommendations=request.max_recommendations,
-                    )
-                except InvalidOutput as exc:
-                    reason = self._redact(str(exc))
-                    if reply.truncated:
-                        reason = f"reply truncated at the token limit; {reason}"
-                    if turn == 0:
-                        logger.warning(
-                            "%s model %s returned invalid output (%s); asking once for "
-                            "corrected JSON",
-                            self.provider,
-                            self.model,
-                            _truncate(reason, MAX_ERROR_CHARS),
-                        )
-                        messages = [
-                            *messages,
-                            ChatMessage(role="assistant", content=reply.text or "(empty reply)"),
-                            ChatMessage(
-                                role="user",
-                                content=(
-                                    "Your reply was not valid. Validation error:\n"
-                                    f"{_truncate(reason, MAX_FEEDBACK_CHARS)}\n\n"
-                                    "Reply again with the corrected JSON object only, matching "
-                                    "the schema and the limits."
-                                ),
-                            ),
-                        ]
-                        continue
+        client = self._client()
+        for turn in range(2):
+            reply = self._exchange(client, system, messages, tally, deadline)
+            try:
+                recommendations = parse_recommendations(
+                    reply.text,
+                    allowed=allowed,
+                    max_position_weight=max_position_weight,
+                    cash_floor_pct=cash_floor_pct,
+                    max_recommendations=request.max_recommendations,
+                )
+            except InvalidOutput as exc:
+                reason = self._redact(str(exc))
+                if reply.truncated:
+                    reason = f"reply truncated at the token limit; {reason}"
+                if turn == 1:
                     raise LLMError(
                         f"invalid output: {_truncate(reason, MAX_ERROR_CHARS)}",
                         error_type="invalid_output",
                         attempts=tally.attempts,
                     ) from None
-                return LLMResult(
-                    recommendations=recommendations,
-                    model=reply.model or self.model,
-                    input_tokens=tally.input_tokens,
-                    output_tokens=tally.output_tokens,
-                    latency_s=time.monotonic() - started,
-                    attempts=tally.attempts,
-                    prompt_version=PROMPT_VERSION,
+                logger.warning(
+                    "%s model %s returned invalid output (%s); asking once for corrected JSON",
+                    self.provider,
+                    self.model,
+                    _truncate(reason, MAX_ERROR_CHARS),
                 )
+                # Redacted: a reply that echoes the key must not carry it into the next
+                # request, or into the SDK's debug log of it.
+                messages = [*messages, *_correction(self._redact(reply.text), reason)]
+                continue
+            return LLMResult(
+                recommendations=recommendations,
+                model=reply.model or self.model,
+                input_tokens=tally.input_tokens,
+                output_tokens=tally.output_tokens,
+                latency_s=time.monotonic() - started,
+                attempts=tally.attempts,
+                prompt_version=PROMPT_VERSION,
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- one request, with retries
 
     def _exchange(
-        self, client: httpx.Client, system: str, messages: list[ChatMessage], tally: _Tally
+        self,
+        client: Any,
+        system: str,
+        messages: list[dict[str, str]],
+        tally: _Tally,
+        deadline: float,
     ) -> _Reply:
-        url, headers, payload = self._request(system, messages)
-        for attempt in range(self.max_retries + 1):
+        backoff = Backoff(self.max_retries, self.backoff_base_s, self.backoff_max_s)
+
+        def attempt() -> _Reply:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Transient("no time left", error_type="deadline")
             tally.attempts += 1
-            retry_after: float | None = None
-            status: int | None = None
-            error_type: str | None = None
-            try:
-                response = client.post(url, headers=headers, content=payload)
-            except httpx.TimeoutException as exc:
-                error_type = "timeout"
-                reason = f"timeout after {self.timeout_s:g}s ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                error_type = "transport_error"
-                reason = f"transport error ({type(exc).__name__}: {self._redact(str(exc))})"
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    reply = self._parse_success(response, tally)
-                    tally.input_tokens += reply.input_tokens
-                    tally.output_tokens += reply.output_tokens
-                    return reply
-                error_type, message = self._parse_error(response)
-                reason = self._redact(f"HTTP {status} {error_type}: {message}")
-                if status not in RETRYABLE_STATUSES:
-                    raise LLMError(
-                        f"{self.provider} request failed: {reason}",
-                        status=status,
-                        error_type=error_type,
-                        attempts=tally.attempts,
-                    )
-                retry_after = _retry_after_s(response.headers)
-            reason = self._redact(reason)
-            if attempt >= self.max_retries:
-                raise LLMError(
-                    f"{self.provider} request failed after {attempt + 1} attempt(s): {reason}",
-                    status=status,
-                    error_type=error_type,
-                    attempts=tally.attempts,
-                )
-            delay = self._backoff_s(attempt, retry_after)
-            logger.warning(
-                "%s model %s: %s; retry %d/%d in %.2fs",
-                self.provider,
-                self.model,
-                reason,
-                attempt + 1,
-                self.max_retries,
-                delay,
-            )
-            _sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return self._send(client, system, messages, timeout=min(self.timeout_s, remaining))
 
-    def _backoff_s(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter on ``base * 2**attempt`` (capped); a longer ``retry-after`` wins."""
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2**attempt)
-        delay = ceiling * _jitter()
-        if retry_after is not None and retry_after > delay:
-            delay = retry_after
-        return delay
-
-    # ---- wire formats
-
-    def _request(self, system: str, messages: list[ChatMessage]) -> tuple[str, dict[str, str], str]:
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if self.provider == "anthropic":
-            base = (self.base_url or ANTHROPIC_BASE_URL).rstrip("/")
-            headers["x-api-key"] = self.api_key
-            headers["anthropic-version"] = ANTHROPIC_VERSION
-            body: BaseModel = AnthropicRequest(
-                model=self.model,
-                max_tokens=self.max_tokens,
-                system=system,
-                messages=messages,
-                temperature=self.temperature,
-            )
-            return f"{base}/v1/messages", headers, body.model_dump_json()
-        base = (self.base_url or OPENAI_BASE_URL).rstrip("/")
-        if self.api_key:
-            headers["authorization"] = f"Bearer {self.api_key}"
-        body = OpenAIChatRequest(
-            model=self.model,
-            messages=[ChatMessage(role="system", content=system), *messages],
-            temperature=self.temperature,
-        )
-        return f"{base}/chat/completions", headers, body.model_dump_json()
-
-    def _parse_success(self, response: httpx.Response, tally: _Tally) -> _Reply:
         try:
-            if self.provider == "anthropic":
-                message = AnthropicResponse.model_validate_json(response.content)
-                return _Reply(
-                    text="".join(
-                        block.text or "" for block in message.content if block.type == "text"
-                    ),
-                    model=message.model,
-                    input_tokens=message.usage.input_tokens,
-                    output_tokens=message.usage.output_tokens,
-                    truncated=message.stop_reason == "max_tokens",
+            reply, _ = call_with_retries(
+                attempt,
+                backoff,
+                what=f"{self.provider} model {self.model}",
+                log=logger,
+                deadline=deadline,
+            )
+        except GaveUp as exc:
+            last = exc.last
+            if exc.deadline_passed or last.error_type == "deadline":
+                message = (
+                    f"{self.provider} gave up: the {self.deadline_s:g} s deadline "
+                    f"(ROBO_LLM_DEADLINE_S) passed after {tally.attempts} attempt(s); "
+                    f"last: {last.reason}"
                 )
-            completion = OpenAIChatResponse.model_validate_json(response.content)
-        except ValidationError as exc:
+                error_type = "deadline"
+            else:
+                message = (
+                    f"{self.provider} request failed after {exc.attempts} attempt(s): {last.reason}"
+                )
+                error_type = last.error_type or "unknown_error"
             raise LLMError(
-                f"{self.provider} returned an unexpected response body (HTTP "
-                f"{response.status_code}): {_truncate(self._redact(str(exc)), MAX_ERROR_CHARS)}",
-                status=response.status_code,
-                error_type="unexpected_response",
-                attempts=tally.attempts,
+                message, status=last.status, error_type=error_type, attempts=tally.attempts
             ) from None
-        choice = completion.choices[0]
-        usage = completion.usage or OpenAIUsage()
-        return _Reply(
-            text=choice.message.content or "",
-            model=completion.model,
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens,
-            truncated=choice.finish_reason == "length",
+        except LLMError as exc:
+            exc.attempts = tally.attempts
+            raise
+        tally.input_tokens += reply.input_tokens
+        tally.output_tokens += reply.output_tokens
+        return reply
+
+    def _client(self) -> Any:
+        """The SDK's client, with its own retries off: ``call_retries`` retries."""
+        if self.provider == "anthropic":
+            import anthropic
+
+            if not self.api_key:
+                raise LLMError(
+                    "no Anthropic API key: set ANTHROPIC_API_KEY", error_type="configuration"
+                )
+            return anthropic.Anthropic(
+                api_key=self.api_key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout_s,
+            )
+        import openai
+
+        # A keyless local server: the SDK insists on a key, so it gets a placeholder,
+        # and every request omits the Authorization header it would carry.
+        return openai.OpenAI(
+            api_key=self.api_key or "no-key",
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.timeout_s,
         )
 
-    def _parse_error(self, response: httpx.Response) -> tuple[str, str]:
-        """(error type, message) from an error body of either format, redacted and truncated."""
-        error_type = "unknown_error"
-        message = response.text
+    def _send(
+        self, client: Any, system: str, messages: list[dict[str, str]], *, timeout: float
+    ) -> _Reply:
+        """One request: the reply, ``Transient`` for what a retry may cure, or ``LLMError``."""
+        sdk = _sdk(self.provider)
         try:
             if self.provider == "anthropic":
-                anthropic_error = AnthropicErrorBody.model_validate_json(response.content)
-                error_type, message = anthropic_error.error.type, anthropic_error.error.message
-            else:
-                openai_error = OpenAIErrorBody.model_validate_json(response.content)
-                error_type = str(
-                    openai_error.error.type or openai_error.error.code or "unknown_error"
+                message = client.messages.create(
+                    model=self.model,
+                    max_tokens=self.max_tokens,
+                    system=system,
+                    messages=messages,
+                    timeout=timeout,
                 )
-                message = openai_error.error.message
-        except ValidationError:
-            pass
-        return error_type, _truncate(self._redact(message.strip()), MAX_ERROR_CHARS)
+                return self._anthropic_reply(message)
+            completion = client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "system", "content": system}, *messages],
+                temperature=self.temperature,
+                response_format={"type": "json_object"},
+                timeout=timeout,
+                extra_headers=None if self.api_key else {"Authorization": sdk.Omit()},
+            )
+            return self._openai_reply(completion)
+        except sdk.APITimeoutError:
+            raise Transient(f"timeout after {timeout:g}s", error_type="timeout") from None
+        except sdk.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise Transient(
+                self._redact(f"transport error ({type(cause).__name__}: {cause})"),
+                error_type="transport_error",
+            ) from None
+        except sdk.APIStatusError as exc:
+            raise self._status_failure(exc) from None
+        except ValueError as exc:  # the SDK's json.loads of a body cut short
+            raise Transient(
+                "a reply body cut short (HTTP 200, not valid JSON: "
+                f"{_truncate(self._redact(str(exc)), MAX_ERROR_CHARS)})",
+                error_type="truncated_body",
+            ) from None
+
+    def _status_failure(self, exc: Any) -> Exception:
+        """An HTTP error status as ``Transient`` (429, 5xx, 529) or a final ``LLMError``."""
+        status = int(exc.status_code)
+        error_type, message = _error_parts(exc.body, exc.response.text)
+        reason = self._redact(f"HTTP {status} {error_type}: {_truncate(message, MAX_ERROR_CHARS)}")
+        if status in RETRYABLE_STATUSES:
+            wait = retry_after_s(exc.response.headers, MAX_RETRY_AFTER_S)
+            return Transient(reason, retry_after=wait, status=status, error_type=error_type)
+        return LLMError(
+            f"{self.provider} request failed: {reason}", status=status, error_type=error_type
+        )
+
+    def _anthropic_reply(self, message: Any) -> _Reply:
+        try:
+            return _Reply(
+                text="".join(block.text or "" for block in message.content if block.type == "text"),
+                model=str(message.model),
+                input_tokens=int(message.usage.input_tokens or 0),
+                output_tokens=int(message.usage.output_tokens or 0),
+                truncated=message.stop_reason == "max_tokens",
+            )
+        except (AttributeError, TypeError) as exc:
+            raise self._unexpected(exc) from None
+
+    def _openai_reply(self, completion: Any) -> _Reply:
+        try:
+            choice = completion.choices[0]
+            usage = completion.usage
+            return _Reply(
+                text=choice.message.content or "",
+                model=str(completion.model),
+                input_tokens=int(usage.prompt_tokens or 0) if usage else 0,
+                output_tokens=int(usage.completion_tokens or 0) if usage else 0,
+                truncated=choice.finish_reason == "length",
+            )
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise self._unexpected(exc) from None
+
+    def _unexpected(self, exc: Exception) -> "LLMError":
+        """A complete JSON body of the wrong shape: a wrong ``base_url`` or an incompatible
+        server, which retrying will not change."""
+        return LLMError(
+            f"{self.provider} returned an unexpected response body (HTTP 200): "
+            f"{_truncate(self._redact(f'{type(exc).__name__}: {exc}'), MAX_ERROR_CHARS)}",
+            status=200,
+            error_type="unexpected_response",
+        )
 
     def _redact(self, text: str) -> str:
         """Remove the API key, and any run of 8 or more of its characters, from text that
         came from elsewhere (servers echo keys back, and error formatting cuts them)."""
         redaction.register_secret(self.api_key)
         return redaction.redact(text)
+
+
+def _sdk(provider: str) -> Any:
+    """The SDK module, whose error classes the request's failures are sorted by."""
+    if provider == "anthropic":
+        import anthropic
+
+        return anthropic
+    import openai
+
+    return openai
+
+
+def _error_parts(body: object, text: str) -> tuple[str, str]:
+    """(error type, message) from an error body: Anthropic's ``{"type": "error", "error":
+    {...}}``, OpenAI's ``error`` object (the SDK hands over its inside), or a proxy's page."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict) and (body.get("type") or body.get("code") or body.get("message")):
+        error_type = str(body.get("type") or body.get("code") or "unknown_error")
+        return error_type, str(body.get("message") or "").strip()
+    return "unknown_error", text.strip()
+
+
+def _correction(reply_text: str, reason: str) -> list[dict[str, str]]:
+    """The two turns that send an invalid reply back with its validation error."""
+    return [
+        {"role": "assistant", "content": reply_text or "(empty reply)"},
+        {
+            "role": "user",
+            "content": (
+                "Your reply was not valid. Validation error:\n"
+                f"{_truncate(reason, MAX_FEEDBACK_CHARS)}\n\n"
+                "Reply again with the corrected JSON object only, matching the schema and "
+                "the limits."
+            ),
+        },
+    ]

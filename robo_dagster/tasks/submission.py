@@ -134,7 +134,7 @@ def plan_task(
     ``target`` is a job name or an asset key (``group/name``). Assets are computed for
     the whole universe at once, so ``symbols`` are checked and recorded on the run
     (``robo/symbols``) as its subject, not used to narrow it. ``after``: run ids the task
-    waits for (``automation.held_tasks``); ``launch`` checks that they exist.
+    waits for (``tasks.held_tasks``); ``launch`` checks that they exist.
     """
     jobs, assets = _names()
     tags: dict[str, str] = {}

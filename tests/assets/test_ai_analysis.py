@@ -183,7 +183,9 @@ class AnthropicStub(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        type(self).seen.append({"headers": dict(self.headers), "body": body})
+        type(self).seen.append(
+            {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+        )
         status, payload = (
             type(self).script.pop(0)
             if type(self).script
@@ -270,7 +272,7 @@ def test_claude_recommendations_are_stored_with_usage(db: str, anthropic_server:
     )
     assert metadata["input_tokens"].value == 1200 and metadata["model"].value == "claude-test"
     assert "prompt_version" in metadata
-    assert AnthropicStub.seen[0]["headers"]["x-api-key"] == SECRET
+    assert AnthropicStub.seen[0]["headers"]["authorization"] == f"Bearer {SECRET}"
     assert "MSFT" in json.dumps(AnthropicStub.seen[0]["body"])  # the features went out
     assert SECRET not in json.dumps({k: str(v) for k, v in metadata.items()})
     assert SECRET not in read(db, "select * from ai_analysis.trade_recommendations").to_csv()

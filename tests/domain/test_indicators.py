@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -223,6 +225,29 @@ def test_hand_computed_realized_vol():
     want = math.sqrt(20 * a * a / 19) * math.sqrt(252)
     assert out["realized_vol_20"].iloc[20] == pytest.approx(want, rel=1e-9)
     assert out["realized_vol_20"].iloc[21] == pytest.approx(want, rel=1e-9)
+
+
+def test_a_flat_stretch_inside_a_moving_series_is_exact():
+    # Closes 60..140 repeat close 59: every window inside the stretch has exactly the
+    # close as SMA and bands and exactly zero spread; TA-Lib's running sums alone
+    # would leave the last bits of the moves before it.
+    bars = random_walk_bars(200, {"A": 0}, {"A": 37.3}, seed=9)
+    bars.loc[60:140, "close"] = bars.loc[59, "close"]
+    out = compute_indicators(bars)
+    price = bars.loc[59, "close"]
+    for column, first in {
+        "sma_20": 59 + 19,
+        "sma_50": 59 + 49,
+        "bb_upper": 59 + 19,
+        "bb_middle": 59 + 19,
+        "bb_lower": 59 + 19,
+    }.items():
+        assert (out[column].iloc[first:141] == price).all(), column
+        assert (out[column].iloc[141:] != price).all(), column
+    assert (out["realized_vol_20"].iloc[59 + 20 : 141] == 0.0).all()
+    assert (out["realized_vol_20"].iloc[141:] > 0.0).all()
+    # Just before the stretch is complete, the window still holds a move.
+    assert out["sma_20"].iloc[59 + 18] != price and out["realized_vol_20"].iloc[59 + 19] > 0
 
 
 # ------------------------------------------------------------------ shape and input
@@ -550,6 +575,14 @@ def test_bad_input_is_rejected():
         compute_indicators(frame([1.0, 2.0]).drop(columns="high"))
     with pytest.raises(ValueError, match="repeated"):
         compute_indicators(pd.concat([frame([1.0, 2.0]), frame([1.0, 2.0])]))
+
+
+def test_importing_the_module_does_not_import_talib():
+    # TA-Lib is imported on the first call: a run launch that never computes
+    # indicators does not pay for it.
+    code = "import sys, robo_dagster.domain.indicators; print('talib' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
 
 
 # ------------------------------------------------------------------ properties

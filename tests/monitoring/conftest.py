@@ -1,5 +1,5 @@
 """Fixtures for the monitoring tests: a DuckDB file per test, a clean alert environment,
-a scripted webhook receiver on 127.0.0.1, and recorded (not slept) retry delays."""
+a scripted webhook receiver on 127.0.0.1 (recorded retry delays: ``sleeps`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
-
-from robo_dagster.monitoring import webhook
 
 from .support import NO_TELEMETRY, TOKEN, WebhookReceiver
 
@@ -50,15 +48,6 @@ def any_instance(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dag
     else:
         with DagsterInstance.local_temp(str(home), overrides=NO_TELEMETRY) as inst:
             yield inst
-
-
-@pytest.fixture()
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the backoff delays instead of sleeping; jitter pinned to its ceiling."""
-    recorded: list[float] = []
-    monkeypatch.setattr(webhook, "_sleep", recorded.append)
-    monkeypatch.setattr(webhook, "_jitter", lambda: 1.0)
-    return recorded
 
 
 @pytest.fixture()

@@ -22,7 +22,6 @@ from robo_dagster.providers import (
     UnknownSymbolError,
 )
 from robo_dagster.providers.alpaca import AlpacaBroker, AlpacaConnection, AlpacaMarketData
-from robo_dagster.providers.alpaca.connection import retry_after_s
 from robo_dagster.providers.alpaca.market_data import parse_occ_symbol
 from robo_dagster.resources import build_resources
 from tests.conftest import AS_OF, materialize_all
@@ -141,16 +140,6 @@ def test_a_429_waits_as_retry_after_or_the_rate_limit_reset_says(
     assert second.value.retry_after is not None and 15 <= second.value.retry_after <= 20
     # The next call is served.
     assert len(market(url).daily_bars(["AAPL"], [SESSION])) == 1
-
-
-def test_retry_after_parsing() -> None:
-    import httpx
-
-    assert retry_after_s(httpx.Headers({"Retry-After": "3"})) == 3.0
-    assert retry_after_s(httpx.Headers({"X-RateLimit-Reset": "1100"}), now=1000.0) == 100.0
-    assert retry_after_s(httpx.Headers({"X-RateLimit-Reset": "99999"}), now=0.0) == 300.0
-    assert retry_after_s(httpx.Headers({"X-RateLimit-Reset": "900"}), now=1000.0) == 0.0
-    assert retry_after_s(httpx.Headers({})) is None
 
 
 def test_refused_keys_name_the_variables_to_set(alpaca: tuple[FakeAlpaca, str]) -> None:

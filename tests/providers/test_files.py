@@ -238,7 +238,7 @@ def test_bad_report_rows_are_clear_errors(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- real data
 def test_real_goog_2004_2013_through_the_files_source_matches_talib(tmp_path: Path) -> None:
     """GOOG's daily bars from 2004-08-19 to 2013-03-01 as the ``backtesting`` package
-    ships them, run through ``python -m robo_dagster.quickstart`` on the files source
+    ships them, run through ``python -m robo_dagster.cli.quickstart`` on the files source
     with ROBO_HISTORY_START in 2004: the indicators in DuckDB equal TA-Lib's."""
     from backtesting.test import GOOG
 
@@ -263,7 +263,15 @@ def test_real_goog_2004_2013_through_the_files_source_matches_talib(tmp_path: Pa
         "DAGSTER_HOME": str(tmp_path / "home"),
     }
     run = subprocess.run(
-        [sys.executable, "-m", "robo_dagster.quickstart", "--sessions", "5000", "--replays", "0"],
+        [
+            sys.executable,
+            "-m",
+            "robo_dagster.cli.quickstart",
+            "--sessions",
+            "5000",
+            "--replays",
+            "0",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -41,6 +41,7 @@ from dagster import ConfigurableResource
 from pydantic import BaseModel, Field, ValidationError
 
 from robo_dagster import redaction, settings
+from robo_dagster.call_retries import retry_after_s
 from robo_dagster.providers.alpaca.models import Asset
 from robo_dagster.providers.errors import (
     ProviderAuthError,
@@ -60,26 +61,6 @@ ASSET_CACHE_S = 900.0
 
 _assets_lock = threading.Lock()
 _assets_cache: dict[str, tuple[float, pd.DataFrame]] = {}
-
-
-def retry_after_s(headers: httpx.Headers, now: float | None = None) -> float | None:
-    """Seconds to wait after a 429: ``Retry-After`` (seconds), or else the distance to
-    ``X-RateLimit-Reset`` (Unix seconds), clamped to [0, 300]; None when neither says."""
-    raw = headers.get("retry-after")
-    wait: float | None = None
-    if raw:
-        try:
-            wait = float(raw)
-        except ValueError:
-            wait = None
-    if wait is None and headers.get("x-ratelimit-reset"):
-        try:
-            wait = float(headers["x-ratelimit-reset"]) - (time.time() if now is None else now)
-        except ValueError:
-            wait = None
-    if wait is None or wait != wait:
-        return None
-    return min(max(wait, 0.0), MAX_RETRY_AFTER_S)
 
 
 def field_path(location: tuple[int | str, ...]) -> str:
@@ -232,7 +213,7 @@ class AlpacaConnection(ConfigurableResource):
                 + "."
             )
         if status == 429:
-            wait = retry_after_s(response.headers)
+            wait = retry_after_s(response.headers, MAX_RETRY_AFTER_S)
             raise ProviderUnavailable(
                 f"{where}: rate limited (HTTP 429: {message})"
                 + (f"; retry in {wait:.0f} s" if wait is not None else ""),
