@@ -1,6 +1,7 @@
 """End-to-end latency of a market event: inbox push -> trade recommendations materialized.
 
     python benchmarks/event_latency.py [--events 20] [--interval 2.0] [--timeout 600]
+    python benchmarks/event_latency.py --burst 200
 
 What it does, in a temporary directory (removed at the end unless --keep, or on failure):
 
@@ -14,9 +15,12 @@ What it does, in a temporary directory (removed at the end unless --keep, or on 
 3. pushes ``--events`` market events into the inbox (``push_event``), one every
    ``--interval`` seconds, rotating the seed's five symbols; every 5th is critical
    (impact 0.9, sentiment -0.6: priority 10), the others high impact (priority 9). The
-   push time is the wall clock just before ``push_event`` is called;
-4. polls the instance until each event's ``recommendations_job`` run (tag
-   ``robo/event_id``) has finished, then reads the run record and event log:
+   push time is the wall clock just before ``push_event`` is called. With ``--burst N``
+   it pushes N events back to back instead: every 5th actionable, every 5th of those
+   critical, the rest below the rules' threshold;
+4. polls the instance until the (coalesced) ``recommendations_job`` run carrying each
+   actionable event (tag ``robo/event_ids``) has finished, then reads the run record
+   and event log:
 
    latency = ASSET_MATERIALIZATION of ai_analysis/trade_recommendations - push
            = sensor  (push -> run created by the sensor tick; includes the push itself)
@@ -74,7 +78,7 @@ LOCATION = "robo_dagster"
 SENSOR = "market_event_inbox_sensor"
 JOB = "recommendations_job"
 TARGET = AssetKey(["ai_analysis", "trade_recommendations"])
-EVENT_TAG = "robo/event_id"
+EVENT_TAG = "robo/event_ids"  # the coalesced run's events: market-event-<id>,...
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 PARTS = ("sensor", "queue", "launch", "execute")
 
@@ -88,6 +92,7 @@ class Pushed:
     event_id: int
     symbol: str
     critical: bool
+    actionable: bool
     pushed_at: float  # wall clock just before push_event
     push_s: float  # how long push_event took (mostly the DuckDB file lock)
 
@@ -295,20 +300,29 @@ def wait_until_ready(
 # --------------------------------------------------------------------------- measuring
 
 
-def event_payload(index: int) -> tuple[str, bool, dict[str, Any]]:
+def event_payload(index: int, burst: bool = False) -> tuple[str, bool, bool, dict[str, Any]]:
+    """(symbol, critical, actionable, payload) of the ``index``-th event. Spaced events
+    are all actionable, every 5th critical. In a burst, every 5th event is actionable
+    and every 5th of those critical (200 events: 40 actionable, 8 critical); the rest
+    are below the rules' threshold (impact 0.3) and start nothing."""
     symbol = SYMBOLS[index % len(SYMBOLS)]
-    critical = index % 5 == 4
+    if burst:
+        actionable = index % 5 == 0
+        critical = actionable and (index // 5) % 5 == 4
+    else:
+        actionable, critical = True, index % 5 == 4
+    impact = (0.9 if critical else 0.75) if actionable else 0.3
     payload: dict[str, Any] = {
         "type": "news",
         "symbol": symbol,
-        "impact": 0.9 if critical else 0.75,
+        "impact": impact,
         "sentiment": -0.6 if critical else 0.2,
         "headline": f"benchmark event {index + 1}: {'critical ' if critical else ''}news on {symbol}",
     }
-    return symbol, critical, payload
+    return symbol, critical, actionable, payload
 
 
-def push_events(count: int, interval: float, database: str) -> list[Pushed]:
+def push_events(count: int, interval: float, database: str, burst: bool = False) -> list[Pushed]:
     from robo_dagster.market_data.inbox import push_event
 
     pushed: list[Pushed] = []
@@ -319,32 +333,35 @@ def push_events(count: int, interval: float, database: str) -> list[Pushed]:
         delay = first + index * interval - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        symbol, critical, payload = event_payload(index)
+        symbol, critical, actionable, payload = event_payload(index, burst)
         at, began = time.time(), time.monotonic()
         event_id = push_event(payload, source="benchmark", database=database)
-        pushed.append(Pushed(event_id, symbol, critical, at, time.monotonic() - began))
-        print(
-            f"  pushed event {event_id} ({symbol}{', critical' if critical else ''}) "
-            f"in {pushed[-1].push_s * 1000:.0f} ms",
-            flush=True,
-        )
+        pushed.append(Pushed(event_id, symbol, critical, actionable, at, time.monotonic() - began))
+        if not burst:
+            print(
+                f"  pushed event {event_id} ({symbol}{', critical' if critical else ''}) "
+                f"in {pushed[-1].push_s * 1000:.0f} ms",
+                flush=True,
+            )
     return pushed
 
 
 def wait_for_runs(
     instance: DagsterInstance, pushed: list[Pushed], timeout_s: float
 ) -> tuple[dict[int, Any], list[str]]:
-    """Run records by event id once every run has finished (or the timeout), and what
-    is missing."""
+    """Run records by event id once the run of every actionable event has finished (or
+    the timeout), and what is missing. An event in more than one run is an error."""
     deadline = time.monotonic() + timeout_s
-    wanted = {p.event_id for p in pushed}
+    wanted = {p.event_id for p in pushed if p.actionable}
     while True:
         records = instance.get_run_records(filters=RunsFilter(job_name=JOB))
         by_event: dict[int, Any] = {}
         for record in records:
-            tag = record.dagster_run.tags.get(EVENT_TAG)
-            if tag is not None and int(tag) in wanted:
-                by_event[int(tag)] = record
+            for event_id in run_event_ids(record.dagster_run.tags):
+                if event_id in by_event:
+                    raise BenchmarkError(f"event {event_id} is in two runs")
+                if event_id in wanted:
+                    by_event[event_id] = record
         missing = [
             f"{event_id} (no run yet)"
             if event_id not in by_event
@@ -356,6 +373,15 @@ def wait_for_runs(
         if not missing or time.monotonic() > deadline:
             return by_event, missing
         time.sleep(1)
+
+
+def run_event_ids(tags: dict[str, str]) -> list[int]:
+    """The inbox event ids a coalesced run carries."""
+    return [
+        int(part.removeprefix("market-event-"))
+        for part in tags.get(EVENT_TAG, "").split(",")
+        if part.startswith("market-event-")
+    ]
 
 
 def first_time(logs: list[EventLogEntry], event_type: DagsterEventType) -> float | None:
@@ -617,6 +643,29 @@ def print_report(
     )
 
 
+def burst_summary(pushed: list[Pushed], measured: list[Measured]) -> dict[str, Any]:
+    """The burst's figures: the first push to the last actionable event's
+    recommendations, how many runs, and whether each tick's critical run started before
+    the runs of the other events created with or after it."""
+    done = [m.materialized for m in measured if m.materialized is not None]
+    runs = {m.run_id: m for m in measured}
+    critical = [m for m in runs.values() if m.priority == "10" and m.started is not None]
+    others = [m for m in runs.values() if m.priority != "10" and m.started is not None]
+    critical_first = all(
+        c.started <= o.started  # type: ignore[operator]
+        for c in critical
+        for o in others
+        if o.created >= c.created - 0.5
+    )
+    return {
+        "burst_s": round(max(done) - pushed[0].pushed_at, 2) if done else None,
+        "actionable": sum(p.actionable for p in pushed),
+        "critical": sum(p.critical for p in pushed),
+        "critical_first": critical_first,
+        "events_per_run_max": max(Counter(m.run_id for m in measured).values(), default=0),
+    }
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -676,8 +725,17 @@ def main(argv: list[str] | None = None) -> int:
         help="instance configuration copied into the temporary DAGSTER_HOME (default: the "
         "repo's dagster.yaml); to try another run-queue or daemon setting",
     )
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=0,
+        help="push this many events at once instead (every 5th actionable, every 5th of "
+        "those critical) and time the first push -> the last recommendations",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
+    if args.burst:
+        args.events, args.interval = args.burst, 0.0
     if args.events < 1:
         parser.error("--events must be at least 1")
 
@@ -718,8 +776,11 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             since = time.time()
-            print(f"pushing {args.events} events, one every {args.interval:g} s", flush=True)
-            pushed = push_events(args.events, args.interval, database)
+            if args.burst:
+                print(f"pushing a burst of {args.events} events", flush=True)
+            else:
+                print(f"pushing {args.events} events, one every {args.interval:g} s", flush=True)
+            pushed = push_events(args.events, args.interval, database, burst=bool(args.burst))
             with DagsterInstance.from_config(str(home)) as instance:
                 records, missing = wait_for_runs(instance, pushed, args.timeout)
                 measured = [
@@ -778,7 +839,10 @@ def main(argv: list[str] | None = None) -> int:
             "setup_s": round(setup_s, 1),
             "events": args.events,
             "interval_s": args.interval,
+            "runs": len({m.run_id for m in measured}),
         }
+        if args.burst:
+            summary.update(burst_summary(pushed, measured))
         ok = not (missing or failed or no_materialization)
         if not ok or args.keep:
             print(f"kept {tmp}", file=sys.stderr, flush=True)

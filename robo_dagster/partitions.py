@@ -2,12 +2,78 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import os
+import tempfile
 import warnings
+from importlib.metadata import version
+from pathlib import Path
 
 from dagster import BetaWarning, DailyPartitionsDefinition
 
 from robo_dagster.domain import calendar
+
+CACHE_DIR_VARIABLE = "ROBO_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """``ROBO_CACHE_DIR``: where computed facts that outlive a process are kept (default
+    ``~/.cache/robo-dagster``). Deleting it is always safe."""
+    raw = (os.environ.get(CACHE_DIR_VARIABLE) or "").strip()
+    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "robo-dagster"
+
+
+def partition_days() -> tuple[dt.date, list[dt.date]]:
+    """(the first session, the weekdays XNYS is closed from there to the calendar's end).
+
+    Building the XNYS calendar costs about 0.1 s, and every run launch loads the
+    definitions, so the answer is kept on disk under a key of everything it depends on:
+    the exchange_calendars version, the history start and the calendar's end (the end of
+    next year). A missing, unreadable or stale file is recomputed; a cache that cannot be
+    written is skipped."""
+    end = calendar.calendar_end()
+    key = {
+        "exchange_calendars": version("exchange_calendars"),
+        "exchange": calendar.EXCHANGE,
+        "calendar_start": calendar.calendar_start().isoformat(),
+        "history_start": calendar.history_start().isoformat(),
+        "calendar_end": end.isoformat(),
+    }
+    path = cache_dir() / "trading_days.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        stored = json.loads(path.read_text())
+        if stored["key"] == key:
+            return (
+                dt.date.fromisoformat(stored["first_session"]),
+                [dt.date.fromisoformat(day) for day in stored["closed_weekdays"]],
+            )
+    first = calendar.session_on_or_after(calendar.history_start())
+    closed = calendar.closed_weekdays(first, calendar.exchange_calendar().last_session)
+    _write_atomically(
+        path,
+        {
+            "key": key,
+            "first_session": first.isoformat(),
+            "closed_weekdays": [day.isoformat() for day in closed],
+        },
+    )
+    return first, closed
+
+
+def _write_atomically(path: Path, content: dict[str, object]) -> None:
+    """Write ``content`` as JSON so that a reader sees the old file or the new one whole."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(content, handle)
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
 
 
 def trading_day_partitions() -> DailyPartitionsDefinition:
@@ -18,8 +84,7 @@ def trading_day_partitions() -> DailyPartitionsDefinition:
     can fill it right after the close; the provider refuses a session that has not
     closed yet, so no partial bar is ever written.
     """
-    start = calendar.session_on_or_after(calendar.history_start())
-    closed = calendar.closed_weekdays(start, calendar.exchange_calendar().last_session)
+    start, closed = partition_days()
     return DailyPartitionsDefinition(
         start_date=start.isoformat(),
         timezone=calendar.EXCHANGE_TIMEZONE,

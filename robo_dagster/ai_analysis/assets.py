@@ -22,6 +22,7 @@ from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
 from robo_dagster.domain.analyst import DATASET_SIGNALS, build_features, score_signals
 from robo_dagster.domain.analyst import strategy_analysis as analyse_strategies
+from robo_dagster.domain.market_events import answered_events
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.review import (
     assess_risk,
@@ -163,6 +164,13 @@ class RecommendationConfig(Config):
         RiskTolerance.moderate, description="conservative, moderate or aggressive"
     )
     max_recommendations: int = Field(5, ge=1, le=20, description="How many, 1 to 20.")
+    event_ids: list[str] = Field(
+        default_factory=list,
+        description="The market events this run answers (set by the event sensors).",
+    )
+    event_symbols: list[str] = Field(
+        default_factory=list, description="Each event's symbol, in the order of event_ids."
+    )
 
 
 @ai_asset(
@@ -187,7 +195,8 @@ def trade_recommendations(
 ):
     """BUY / SELL / HOLD per symbol with target weight, confidence in [0, 1], horizon,
     rationale and the signals that drove it, sized within the desk's limits (max
-    position weight, cash floor)."""
+    position weight, cash floor). ``answers_events`` names the market events on the
+    symbol that the run answers (an event run's config), "" for none."""
     request = RecommendationRequest(
         risk_tolerance=RiskTolerance(config.risk_tolerance).value,
         max_recommendations=config.max_recommendations,
@@ -203,12 +212,16 @@ def trade_recommendations(
     frame = require_rows(output.frame, "trade_recommendations").assign(session=session)[
         RECOMMENDATION_COLUMNS
     ]
+    frame = frame.assign(
+        answers_events=answered_events(frame["symbol"], config.event_ids, config.event_symbols)
+    )
     yield Output(
         frame,
         metadata={
             **{k: v for k, v in output.metadata.items() if v is not None},
             "risk_tolerance": request.risk_tolerance,
             "recommendations": len(frame),
+            "events_answered": len(config.event_ids),
             "preview": markdown_preview(
                 frame[
                     ["symbol", "action", "target_weight", "confidence", "horizon_days", "rationale"]
@@ -239,6 +252,10 @@ def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str)
         conn.execute("create schema if not exists ai_analysis")
         conn.register("history", history)
         conn.execute(f"create table if not exists {HISTORY_TABLE} as select * from history limit 0")
+        # A history kept before answers_events existed gains the column (empty: none).
+        conn.execute(
+            f"alter table {HISTORY_TABLE} add column if not exists answers_events varchar default ''"
+        )
         conn.begin()
         conn.execute(f"delete from {HISTORY_TABLE} where session = ?", [frame["session"].iloc[0]])
         conn.execute(f"insert into {HISTORY_TABLE} by name select * from history")

@@ -38,10 +38,10 @@ from dagster import (
     sensor,
 )
 
+from robo_dagster.automation.event_runs import EventTrigger, coalesced_runs
 from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
 from robo_dagster.domain.market_events import MarketEvent, Route, route_event
 from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
-from robo_dagster.tasks.queues import AI_ANALYSIS
 
 FIRST_LOOKBACK = pd.Timedelta(days=1)  # a first start reads the last day, not a season
 EARNINGS = AssetKey(["market_data", "earnings"])
@@ -95,7 +95,7 @@ def earnings_tick(
             0,
         )
     tradable_set = set(tradable)
-    requests: list[RunRequest] = []
+    triggers: list[EventTrigger] = []
     for row in wire.itertuples(index=False):
         surprise = float(row.surprise_pct)
         event = earnings_event(
@@ -110,17 +110,17 @@ def earnings_tick(
         route: Route = route_event(event, tradable_set)
         if route.priority is None:
             continue
-        requests.append(
-            RunRequest(
-                asset_selection=[EARNINGS, *EVENT_ANALYSIS],
-                run_key=f"earnings-{row.report_id}",
-                tags={
-                    **AI_ANALYSIS.tags(route.priority),
-                    "robo/event_symbol": str(row.symbol),
-                    "robo/trigger": f"earnings {row.fiscal_quarter} surprise {surprise:+.1f}%: {route.reason}",
-                },
+        triggers.append(
+            EventTrigger(
+                f"earnings-{row.report_id}",
+                str(row.symbol),
+                route.priority,
+                f"earnings {row.fiscal_quarter} surprise {surprise:+.1f}%: {route.reason}",
             )
         )
+    requests = coalesced_runs(
+        triggers, source="earnings", asset_selection=[EARNINGS, *EVENT_ANALYSIS]
+    )
     last = wire.iloc[-1]
     new_cursor = json.dumps(
         {

@@ -4,9 +4,11 @@
 after its watermark minus ``LATE_WINDOW``, skipping the ids it has read within that
 window (kept in its cursor). A burst is read in full and nothing is read twice, and an
 id out of order (inserted ahead of the sequence) never moves a cursor past the events
-that follow it. Each event's run has the run key ``market-event-<id>``, so a tick
-replayed after a crash launches nothing new. The run re-runs the event analysis
-(``jobs.EVENT_ANALYSIS``: features, recommendations, strategy) on the stored tables. The
+that follow it. The tick's actionable events are coalesced (``event_runs``): one run
+per priority class, each event (``market-event-<id>``) in exactly one run, whose key
+comes from its events' ids, so a tick replayed after a crash launches nothing new. The
+run re-runs the event analysis (``jobs.EVENT_ANALYSIS``: features, recommendations,
+strategy) on the stored tables. The
 sensor asks to be evaluated every second, so the daemon's sensor loop (every 5 s)
 evaluates it on every pass.
 
@@ -29,6 +31,7 @@ from dagster import (
 from pydantic import ValidationError
 
 from robo_dagster import settings
+from robo_dagster.automation.event_runs import MAX_EVENTS_PER_RUN, EventTrigger, coalesced_runs
 from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.market_data.inbox import (
@@ -40,7 +43,6 @@ from robo_dagster.market_data.inbox import (
     quarantined_count,
     universe_symbols,
 )
-from robo_dagster.tasks.queues import AI_ANALYSIS
 from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
 
@@ -93,7 +95,7 @@ def write_cursor(watermark: pd.Timestamp, seen: dict[int, pd.Timestamp], read: p
     job=recommendations_job,
     minimum_interval_seconds=1,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Turns each new row of market_data.market_events into an analysis run (priority 9, or 10 when critical).",
+    description="Turns the new rows of market_data.market_events into analysis runs: one per priority class and tick (10 for the critical events, 9 for the rest), at most 50 events each.",
 )
 def market_event_inbox_sensor(context: SensorEvaluationContext) -> SensorResult:
     try:
@@ -146,13 +148,17 @@ def market_event_inbox_sensor(context: SensorEvaluationContext) -> SensorResult:
 
 
 def classify(
-    rows: pd.DataFrame, tradable: set[str], known: set[str] | None = None
+    rows: pd.DataFrame,
+    tradable: set[str],
+    known: set[str] | None = None,
+    max_per_run: int = MAX_EVENTS_PER_RUN,
 ) -> tuple[list[RunRequest], list[dict[str, Any]], int]:
-    """Run requests for the events the rules act on, quarantine rows for malformed ones
-    and for symbols the universe does not know, and how many were valid but below the
-    thresholds (or on a known symbol that is not traded, the benchmark)."""
+    """Run requests for the events the rules act on (coalesced: ``event_runs``),
+    quarantine rows for malformed ones and for symbols the universe does not know, and
+    how many were valid but below the thresholds (or on a known symbol that is not
+    traded, the benchmark)."""
     known = tradable if known is None else known
-    requests: list[RunRequest] = []
+    triggers: list[EventTrigger] = []
     rejected: list[dict[str, Any]] = []
     ignored = 0
     for row in rows.itertuples(index=False):
@@ -176,16 +182,10 @@ def classify(
         if route.priority is None:
             ignored += 1
             continue
-        requests.append(
-            RunRequest(
-                asset_selection=EVENT_ANALYSIS,
-                run_key=f"market-event-{int(row.id)}",
-                tags={
-                    **AI_ANALYSIS.tags(route.priority),
-                    "robo/event_id": str(int(row.id)),
-                    "robo/event_symbol": event.symbol,
-                    "robo/trigger": route.reason,
-                },
-            )
+        triggers.append(
+            EventTrigger(f"market-event-{int(row.id)}", event.symbol, route.priority, route.reason)
         )
+    requests = coalesced_runs(
+        triggers, source="market-events", asset_selection=EVENT_ANALYSIS, max_per_run=max_per_run
+    )
     return requests, rejected, ignored

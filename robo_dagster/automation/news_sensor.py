@@ -4,7 +4,8 @@ It polls the provider's live feed for headlines published since its cursor (the 
 headline's publication time and id), scores them with VADER and applies the same rules
 as the event inbox (``domain.market_events.route_event``): impact >= 0.7 starts
 ``recommendations_job`` at priority 9; impact > 0.8 with negative sentiment is CRITICAL,
-priority 10. Each headline's run key is ``news-<id>``. A headline whose vendor scores
+priority 10. A tick's headlines are coalesced (``event_runs``): one run per priority
+class, each headline (``news-<id>``) in exactly one. A headline whose vendor scores
 no impact (Alpaca's news) triggers nothing: the seed's rules are about impact, and
 robo-dagster does not invent one. A source without news skips with its reason. The run re-runs the event analysis
 (``jobs.EVENT_ANALYSIS``) on the stored tables; the fetches follow their own triggers.
@@ -15,11 +16,11 @@ import json
 import pandas as pd
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
+from robo_dagster.automation.event_runs import EventTrigger, coalesced_runs
 from robo_dagster.automation.jobs import EVENT_ANALYSIS, recommendations_job
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.domain.sentiment import score_texts
 from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
-from robo_dagster.tasks.queues import AI_ANALYSIS
 
 FIRST_LOOKBACK = pd.Timedelta(hours=1)  # a first start reads the last hour, not a flood
 
@@ -48,7 +49,7 @@ def news_tick(
     if feed.empty:
         return [], cursor or json.dumps({"published_at": since.isoformat(), "news_id": last_id}), 0
     scored = pd.concat([feed, score_texts(feed["headline"])], axis=1)
-    requests = []
+    triggers: list[EventTrigger] = []
     for row in scored.itertuples(index=False):
         if pd.isna(row.impact):
             continue  # the vendor scores no impact (Alpaca): nothing to route on
@@ -61,17 +62,12 @@ def news_tick(
         )
         route = route_event(event, set(tradable))
         if route.priority is not None:
-            requests.append(
-                RunRequest(
-                    asset_selection=EVENT_ANALYSIS,
-                    run_key=f"news-{row.news_id}",
-                    tags={
-                        **AI_ANALYSIS.tags(route.priority),
-                        "robo/event_symbol": row.symbol,
-                        "robo/trigger": f"news: {route.reason}",
-                    },
+            triggers.append(
+                EventTrigger(
+                    f"news-{row.news_id}", row.symbol, route.priority, f"news: {route.reason}"
                 )
             )
+    requests = coalesced_runs(triggers, source="news", asset_selection=EVENT_ANALYSIS)
     last = scored.iloc[-1]
     new_cursor = json.dumps(
         {

@@ -7,9 +7,10 @@ default 3 %) is an event. Events come in bands, ``band = sign * floor(|move| /
 threshold)``: with 3 %, a fall to -3.4 % is ``down1`` and a later -6.1 % is ``down2``, so a
 widening move triggers again, but a band already triggered in the session never
 triggers twice, even when the price falls back into it. A session's cursor records, per
-symbol, the furthest band reached up and down; a new session starts from nothing. Each
-event's run key is ``price-move-<session>-<SYM>-<up|down><n>``, so a replayed tick
-launches nothing new.
+symbol, the furthest band reached up and down; a new session starts from nothing. A
+tick's moves are coalesced (``event_runs``): one run per priority class, each event
+(``price-move-<session>-<SYM>-<up|down><n>``) in exactly one, under a run key from the
+events' ids, so a replayed tick launches nothing new.
 
 The event goes through the same rules as the inbox (``domain.market_events.route_event``)
 with impact ``min(1, 0.6 + 0.1 * |move| / threshold)`` and a sentiment of +/-0.5 with the
@@ -19,8 +20,8 @@ thresholds has impact above 0.8 with negative sentiment, which is CRITICAL (prio
 Why ``recommendations_job`` and not a per-symbol run: the job refreshes everything
 upstream of the recommendations except the partitioned price bars, and every one of
 those assets is vectorized over the whole universe. A run for one symbol would cost as
-much as a run for all of them, so the event's symbol travels as a tag
-(``robo/event_symbol``) rather than as a partition or a selection. The run recomputes as
+much as a run for all of them, so the events' symbols travel as a tag
+(``robo/event_symbols``) rather than as a partition or a selection. The run recomputes as
 of the latest closed session: the intraday move is the trigger, not an input.
 """
 
@@ -33,11 +34,11 @@ import pandas as pd
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, sensor
 
 from robo_dagster import settings
+from robo_dagster.automation.event_runs import EventTrigger, coalesced_runs
 from robo_dagster.automation.jobs import recommendations_job
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_events import MarketEvent, route_event
 from robo_dagster.providers import DatasetNotProvided, MarketDataProvider
-from robo_dagster.tasks.queues import AI_ANALYSIS
 
 MOVE_SENTIMENT = 0.5  # the sentiment of a move: its sign, at half strength
 
@@ -144,7 +145,7 @@ def price_move_tick(
     quotes = quotes.assign(band=move_bands(quotes["change_pct"], threshold_pct))
     moved = quotes[quotes["band"] != 0].sort_values("symbol")
     tradable_set = set(tradable)
-    requests: list[RunRequest] = []
+    triggers: list[EventTrigger] = []
     for row in moved.itertuples(index=False):
         symbol, band, change = str(row.symbol), int(row.band), float(row.change_pct)
         up, down = state.get(symbol, (0, 0))
@@ -156,19 +157,16 @@ def price_move_tick(
         if route.priority is None:
             continue
         label = band_label(band)
-        requests.append(
-            RunRequest(
-                run_key=f"price-move-{session}-{symbol}-{label}",
-                tags={
-                    **AI_ANALYSIS.tags(route.priority),
-                    "robo/event_symbol": symbol,
-                    "robo/trigger": (
-                        f"price move {change:+.2f}% ({label} at a {threshold_pct:g}% "
-                        f"threshold): {route.reason}"
-                    ),
-                },
+        triggers.append(
+            EventTrigger(
+                f"price-move-{session}-{symbol}-{label}",
+                symbol,
+                route.priority,
+                f"price move {change:+.2f}% ({label} at a {threshold_pct:g}% threshold): "
+                f"{route.reason}",
             )
         )
+    requests = coalesced_runs(triggers, source=f"price-moves-{session}")
     return requests, _encode(session, state), len(quotes)
 
 

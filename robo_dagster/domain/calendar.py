@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import pandas as pd
+
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
 
 EXCHANGE = "XNYS"
 EXCHANGE_TIMEZONE = "America/New_York"
@@ -58,7 +61,8 @@ def calendar_start() -> dt.date:
     return min(CALENDAR_START, history_start())
 
 
-def _calendar_end() -> dt.date:
+def calendar_end() -> dt.date:
+    """The last day the exchange calendar knows: the end of next year."""
     # Sessions of a whole year are needed at once (the simulator bridges a year at a
     # time), so the calendar always reaches past the end of next year.
     return dt.date(dt.date.today().year + 1, 12, 31)
@@ -66,8 +70,12 @@ def _calendar_end() -> dt.date:
 
 @lru_cache(maxsize=1)
 def exchange_calendar() -> xcals.ExchangeCalendar:
-    """The XNYS calendar from exchange_calendars, built once per process."""
-    return xcals.get_calendar(EXCHANGE, start=calendar_start().isoformat(), end=_calendar_end())
+    """The XNYS calendar from exchange_calendars, built once per process, when first
+    asked for: loading the definitions does not need it (``partitions`` caches what it
+    needs on disk)."""
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar(EXCHANGE, start=calendar_start().isoformat(), end=calendar_end())
 
 
 def to_date(value: str | dt.date | dt.datetime | pd.Timestamp) -> dt.date:

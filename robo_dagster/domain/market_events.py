@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robo_dagster.domain.market_sim import validate_symbols
@@ -47,6 +49,23 @@ class MarketEvent(BaseModel):
     @classmethod
     def _ticker(cls, value: str) -> str:
         return validate_symbols([value])[0]
+
+
+def answered_events(
+    symbols: pd.Series, event_ids: Sequence[str], event_symbols: Sequence[str]
+) -> pd.Series:
+    """For each symbol, the ids of the events about it (comma-separated, in order), or
+    "" when the run answers no event on it."""
+    if len(event_ids) != len(event_symbols):
+        raise ValueError(
+            f"{len(event_ids)} event ids but {len(event_symbols)} event symbols: "
+            "each event id needs its symbol"
+        )
+    by_symbol: dict[str, list[str]] = {}
+    for event_id, symbol in zip(event_ids, event_symbols, strict=True):
+        by_symbol.setdefault(symbol, []).append(event_id)
+    answers = {symbol: ",".join(ids) for symbol, ids in by_symbol.items()}
+    return symbols.map(answers).fillna("").astype(str)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from robo_dagster.api.serve import is_loopback
 from robo_dagster.api.tokens import TokenConfigError, TokenTable, parse_tokens
 from robo_dagster.cli.main import main
 from robo_dagster.redaction import REDACTED, redact
+from robo_dagster.warehouse.connection import locked_connection
 
 from .conftest import PUSHER, READER, SUBMITTER, bearer, make_client
 
@@ -168,7 +169,8 @@ def test_a_body_over_64_kib_is_413_whether_declared_or_streamed(
 
 
 def _inbox_count(db: str) -> int:
-    with duckdb.connect(db, read_only=True) as conn:
+    # Through the project's lock: the service in this process may be writing its audit.
+    with locked_connection(db, read_only=True) as conn:
         try:
             return int(conn.execute("select count(*) from market_data.market_events").fetchone()[0])
         except duckdb.CatalogException:

@@ -14,6 +14,7 @@ import pytest
 from dagster import AssetKey, AssetSelection, DagsterInvalidConfigError, materialize
 
 from robo_dagster.ai_analysis.analysts import LLMBackedAnalyst, RuleBasedAnalyst
+from robo_dagster.automation.event_runs import EventTrigger, coalesced_runs
 from robo_dagster.definitions import defs
 from robo_dagster.providers import PaperBroker
 from robo_dagster.providers.llm import LLMAnalyst
@@ -129,6 +130,37 @@ def test_max_recommendations_is_honoured(db: str, count: int) -> None:
     assert result.success
     recs = read(db, "select * from ai_analysis.trade_recommendations")
     assert 1 <= len(recs) <= count
+
+
+def test_an_event_run_marks_the_recommendations_that_answer_its_events(db: str) -> None:
+    """A coalesced event run (``automation.event_runs``) passes its events in the run
+    config; each recommendation names the events about its symbol. The history kept
+    before the column existed gains it."""
+    resources = build_resources(db, as_of=AS_OF, watchlist=WATCHLIST, seed=7)
+    assert materialize_ai(resources).success
+    with duckdb.connect(db) as conn:  # a history from before answers_events
+        conn.execute("alter table ai_analysis.recommendation_history drop column answers_events")
+    tradable = read(db, "select symbol from market_data.universe where not is_benchmark")
+    symbols = [str(s) for s in tradable["symbol"]]
+    [request] = coalesced_runs(
+        [EventTrigger(f"market-event-{i}", s, 9, "news") for i, s in enumerate(symbols * 2)],
+        source="market-events",
+    )
+    result = materialize_ai(resources, run_config=request.run_config, tags=request.tags)
+    assert result.success
+    recs = read(db, "select symbol, answers_events from ai_analysis.trade_recommendations")
+    assert len(recs) >= 1
+    for symbol, answers in zip(recs["symbol"], recs["answers_events"], strict=True):
+        position = symbols.index(symbol)
+        assert answers == f"market-event-{position},market-event-{position + len(symbols)}"
+    history = read(db, "select answers_events from ai_analysis.recommendation_history")
+    assert sorted(history["answers_events"]) == sorted(recs["answers_events"])
+    [materialization] = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == AssetKey(["ai_analysis", "trade_recommendations"])
+    ]
+    assert materialization.metadata["events_answered"].value == 2 * len(symbols)
 
 
 def test_an_unknown_risk_tolerance_is_refused_before_the_run(db: str) -> None:

@@ -9,6 +9,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 from robo_dagster.automation.earnings_sensor import earnings_event, earnings_sensor, earnings_tick
 from robo_dagster.domain.market_events import route_event
 from robo_dagster.providers import SimulatedMarketData
+from tests.automation.events import event_ids, event_priorities, event_symbols
 from tests.conftest import WATCHLIST
 
 MARKET = SimulatedMarketData(as_of="2026-11-25", watchlist=WATCHLIST, seed=7)
@@ -48,14 +49,16 @@ def test_the_window_is_half_open() -> None:
 def test_ticks_split_anywhere_give_each_report_exactly_once(wire: pd.DataFrame) -> None:
     whole, _, read = earnings_tick(MARKET, START, END)
     assert read == len(wire)
-    assert [r.run_key for r in whole] == [f"earnings-{i}" for i in wire["report_id"]]
+    assert sorted(event_ids(whole)) == sorted(f"earnings-{i}" for i in wire["report_id"])
+    assert len(whole) == 2  # coalesced: one run of the critical reports, one of the rest
     for step in ("7h", "3D"):  # ticks at odd times, and sparse ones
         keys: list[str] = []
         cursor = START
         for now in [*pd.date_range("2026-01-15T03:00", END, freq=step), END]:
             requests, cursor, _ = earnings_tick(MARKET, cursor, now)
-            keys += [r.run_key for r in requests]
-        assert keys == [r.run_key for r in whole], step
+            keys += event_ids(requests)
+        assert sorted(keys) == sorted(event_ids(whole)), step
+        assert len(keys) == len(set(keys)), step
     again, same_cursor, read_again = earnings_tick(MARKET, cursor, END)  # nothing new
     assert not again and read_again == 0 and same_cursor == cursor
 
@@ -64,16 +67,16 @@ def test_a_tick_between_two_reports_at_one_instant_keeps_the_other() -> None:
     # A cursor left on the first of the two 21:05 reports: only the second is new.
     cursor = json.dumps({"published_at": "2026-01-20T21:05:00", "report_id": "JPM-2025Q4"})
     requests, _, read = earnings_tick(MARKET, cursor, pd.Timestamp("2026-01-20T22:00"))
-    assert read == 1 and [r.run_key for r in requests] == ["earnings-XOM-2025Q4"]
+    assert read == 1 and event_ids(requests) == ["earnings-XOM-2025Q4"]
 
 
 def test_a_first_start_looks_back_one_day() -> None:
     requests, cursor, _ = earnings_tick(MARKET, None, pd.Timestamp("2026-01-21T13:00"))
-    assert [r.run_key for r in requests] == [
+    assert event_ids(requests) == [
         "earnings-JPM-2025Q4",
         "earnings-XOM-2025Q4",
         "earnings-AMZN-2025Q4",
-    ]  # GOOGL published 25 hours earlier is left out
+    ]  # GOOGL published 25 hours earlier is left out; all three in one run, in order
     assert json.loads(cursor)["report_id"] == "AMZN-2025Q4"
 
 
@@ -81,15 +84,17 @@ def test_priorities_follow_route_event(wire: pd.DataFrame) -> None:
     requests, _, _ = earnings_tick(MARKET, START, END)
     surprise = wire.set_index("report_id")["surprise_pct"]
     tradable = set(wire["symbol"])
-    for request in requests:
-        report = request.run_key.removeprefix("earnings-")
-        event = earnings_event(request.tags["robo/event_symbol"], float(surprise[report]))
-        assert request.tags["dagster/priority"] == str(route_event(event, tradable).priority)
+    priorities, symbols = event_priorities(requests), event_symbols(requests)
+    for event_id, priority in priorities.items():
+        report = event_id.removeprefix("earnings-")
+        event = earnings_event(symbols[event_id], float(surprise[report]))
+        assert priority == str(route_event(event, tradable).priority)
         critical = surprise[report] < -5.0  # impact above 0.8 with a negative surprise
-        assert request.tags["dagster/priority"] == ("10" if critical else "9")
+        assert priority == ("10" if critical else "9")
+    for request in requests:
         assert request.tags["robo/queue"] == "ai_analysis"
         assert "earnings 2025Q4 surprise" in request.tags["robo/trigger"]
-    priorities = {r.run_key: r.tags["dagster/priority"] for r in requests}
+    assert [r.tags["dagster/priority"] for r in requests] == ["10", "9"]  # critical first
     assert priorities["earnings-MSFT-2025Q4"] == "10"  # -8.07 %
     assert priorities["earnings-JPM-2025Q4"] == "9"  # a +10 % beat is high impact, not critical
 
@@ -121,7 +126,7 @@ def test_the_sensor_runs_with_its_resource_and_keeps_a_cursor() -> None:
         result = earnings_sensor(context)
     assert isinstance(result, SensorResult)
     # From mid-January to the wall clock, the sensor reads at least the whole season.
-    keys = {r.run_key for r in result.run_requests or []}
+    keys = set(event_ids(result.run_requests))
     assert {"earnings-MSFT-2025Q4", "earnings-NVDA-2025Q4"} <= keys
     state = json.loads(result.cursor or "{}")
     assert "published_at" in state and "report_id" in state

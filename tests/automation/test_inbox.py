@@ -11,6 +11,7 @@ from robo_dagster.automation.inbox_sensor import market_event_inbox_sensor
 from robo_dagster.automation.jobs import EVENT_ANALYSIS
 from robo_dagster.definitions import defs
 from robo_dagster.market_data.inbox import QUARANTINE_TABLE, events_well_formed, push_event
+from tests.automation.events import event_ids, event_priorities, event_symbols
 
 
 @pytest.fixture()
@@ -46,7 +47,12 @@ def test_a_burst_of_200_events_runs_each_exactly_once_across_a_restart(inbox: st
     ids = [push_event(event(i), database=inbox) for i in range(120)]
     with DagsterInstance.ephemeral() as instance:
         first = tick(instance, None)
-        assert len(first.run_requests) == 120
+        # Coalesced: 120 events of one priority are three runs of at most 50.
+        assert [len(r.tags["robo/event_ids"].split(",")) for r in first.run_requests] == [
+            50,
+            50,
+            20,
+        ]
         cursor = first.cursor
         assert read_ids(cursor) == set(ids)
         # A tick whose cursor was never saved (the daemon died) is replayed: the same run
@@ -57,9 +63,11 @@ def test_a_burst_of_200_events_runs_each_exactly_once_across_a_restart(inbox: st
     with DagsterInstance.ephemeral() as restarted:  # a new daemon with the saved cursor
         second = tick(restarted, cursor)
         third = tick(restarted, second.cursor)
-    keys = [r.run_key for r in first.run_requests] + [r.run_key for r in second.run_requests]
+    keys = event_ids(first.run_requests) + event_ids(second.run_requests)
     assert len(keys) == len(set(keys)) == 200
     assert keys == [f"market-event-{i}" for i in ids]
+    runs = [r.run_key for r in first.run_requests + second.run_requests]
+    assert len(runs) == len(set(runs)) == 5
     assert not third.run_requests and "no new event" in str(third.skip_message)
 
 
@@ -73,9 +81,13 @@ def test_priorities_follow_the_seeds_rules(inbox: str) -> None:
     push_event(event(4, symbol="SPY", impact=0.95, sentiment=-0.9), database=inbox)  # benchmark
     with DagsterInstance.ephemeral() as instance:
         result = tick(instance, None)
-    priorities = [r.tags["dagster/priority"] for r in result.run_requests]
-    assert priorities == ["10", "10", "9"]
+    # One run of the two critical events at 10, first; one of the other at 9.
+    assert [r.tags["dagster/priority"] for r in result.run_requests] == ["10", "9"]
+    assert list(event_priorities(result.run_requests).values()) == ["10", "10", "9"]
     assert result.run_requests[0].tags["robo/trigger"].startswith("CRITICAL")
+    assert result.run_requests[0].tags["robo/trigger"].endswith("(+1 more)")
+    assert list(event_symbols(result.run_requests).values()) == ["AAPL", "MSFT", "NVDA"]
+    assert result.run_requests[0].tags["robo/event_symbols"] == "AAPL,MSFT"
 
 
 def test_a_malformed_event_is_quarantined_and_fails_the_check(inbox: str) -> None:
@@ -86,7 +98,7 @@ def test_a_malformed_event_is_quarantined_and_fails_the_check(inbox: str) -> Non
     with DagsterInstance.ephemeral() as instance:
         result = tick(instance, None)
         again = tick(instance, None)  # a replayed tick quarantines nothing twice
-    assert [r.run_key for r in result.run_requests] == [f"market-event-{good}"]
+    assert event_ids(result.run_requests) == [f"market-event-{good}"]
     assert max(read_ids(result.cursor)) == good
     [check] = result.asset_events
     assert not check.passed and "3 malformed event(s)" in check.description
@@ -153,8 +165,8 @@ def test_an_id_inserted_ahead_of_the_sequence_loses_no_later_event(inbox: str) -
         later = [push_event(event(i), database=inbox) for i in range(2, 5)]
         two = tick(instance, one.cursor)
         three = tick(instance, two.cursor)
-    assert [r.run_key for r in one.run_requests] == [f"market-event-{first}", "market-event-1000"]
-    assert [r.run_key for r in two.run_requests] == [f"market-event-{i}" for i in later]
+    assert event_ids(one.run_requests) == [f"market-event-{first}", "market-event-1000"]
+    assert event_ids(two.run_requests) == [f"market-event-{i}" for i in later]
     assert not three.run_requests
 
 
@@ -162,4 +174,4 @@ def test_a_cursor_of_the_old_kind_is_understood(inbox: str) -> None:
     ids = [push_event(event(i), database=inbox) for i in range(3)]
     with DagsterInstance.ephemeral() as instance:
         result = tick(instance, str(ids[1]))  # "every id up to ids[1] was read"
-    assert [r.run_key for r in result.run_requests] == [f"market-event-{ids[2]}"]
+    assert event_ids(result.run_requests) == [f"market-event-{ids[2]}"]

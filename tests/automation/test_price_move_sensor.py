@@ -18,6 +18,7 @@ from robo_dagster.automation.price_move_sensor import (
 )
 from robo_dagster.domain.market_events import route_event
 from robo_dagster.providers import SimulatedMarketData
+from tests.automation.events import event_ids, event_priorities, event_symbols
 from tests.conftest import WATCHLIST
 
 MARKET = SimulatedMarketData(as_of="2026-11-25", watchlist=WATCHLIST, seed=7)
@@ -44,7 +45,7 @@ def session_requests() -> tuple[list, str]:
 
 def test_each_band_triggers_exactly_once_per_session(session_requests: tuple[list, str]) -> None:
     requests, cursor = session_requests
-    keys = [r.run_key for r in requests]
+    keys = event_ids(requests)
     assert len(keys) > 10 and len(keys) == len(set(keys))
     assert all(k.startswith("price-move-2026-11-24-") for k in keys)
     # A widening move triggers again, band by band: each symbol's keys of one direction
@@ -65,7 +66,7 @@ def test_each_band_triggers_exactly_once_per_session(session_requests: tuple[lis
 def test_a_finer_tick_grid_finds_no_band_twice() -> None:
     fine = pd.date_range("2026-11-24T14:31", "2026-11-24T21:00", freq="7min")
     requests, _ = _run_session(fine)
-    counts = Counter(r.run_key for r in requests)
+    counts = Counter(event_ids(requests))
     assert counts and max(counts.values()) == 1
 
 
@@ -80,36 +81,40 @@ def test_a_new_session_starts_from_nothing(session_requests: tuple[list, str]) -
     next_day = pd.Timestamp("2026-11-25T21:00")
     carried, new_cursor, _ = price_move_tick(MARKET, cursor, next_day, LOW)
     fresh, _, _ = price_move_tick(MARKET, None, next_day, LOW)
+    assert event_ids(carried) == event_ids(fresh)
     assert [r.run_key for r in carried] == [r.run_key for r in fresh]
-    assert carried and all(r.run_key.startswith("price-move-2026-11-25-") for r in carried)
+    assert carried and all(k.startswith("price-move-2026-11-25-") for k in event_ids(carried))
     assert json.loads(new_cursor)["session"] == "2026-11-25"
 
 
 def test_the_cursor_also_reads_one_signed_band_per_symbol() -> None:
     now = TICKS[-1]
     fresh, _, _ = price_move_tick(MARKET, None, now, LOW)
-    down = next(r for r in fresh if "-down" in r.run_key)
-    symbol = down.tags["robo/event_symbol"]
-    band = int(down.run_key.rsplit("-down", 1)[1])
+    down = next(k for k in event_ids(fresh) if "-down" in k)
+    symbol = event_symbols(fresh)[down]
+    band = int(down.rsplit("-down", 1)[1])
     cursor = json.dumps({"session": "2026-11-24", "bands": {symbol: -band}})
     requests, _, _ = price_move_tick(MARKET, cursor, now, LOW)
-    assert down.run_key not in {r.run_key for r in requests}
-    assert len(requests) == len(fresh) - 1
+    assert down not in event_ids(requests)
+    assert len(event_ids(requests)) == len(event_ids(fresh)) - 1
 
 
 def test_priority_is_critical_only_for_falls_beyond_twice_the_threshold(
     session_requests: tuple[list, str],
 ) -> None:
     requests, _ = session_requests
+    symbols = event_symbols(requests)
+    for event_id, priority in event_priorities(requests).items():
+        # A band of down2 or further is a fall of at least twice the threshold (exactly
+        # twice, the one value that is not beyond it, has probability 0).
+        label = event_id.rsplit("-", 1)[1]
+        critical = label.startswith("down") and int(label.removeprefix("down")) >= 2
+        assert priority == ("10" if critical else "9"), event_id
+        assert f"-{symbols[event_id]}-" in event_id
     for request in requests:
-        move = float(request.tags["robo/trigger"].split("%")[0].removeprefix("price move "))
-        critical = move < 0 and abs(move) > 2 * LOW + 0.005  # the tag rounds to 0.01 %
-        borderline = move < 0 and abs(abs(move) - 2 * LOW) <= 0.005
-        if not borderline:
-            assert request.tags["dagster/priority"] == ("10" if critical else "9")
         assert request.tags["robo/queue"] == "ai_analysis"
-        assert request.tags["robo/event_symbol"] in request.run_key
-    assert {"9", "10"} <= {r.tags["dagster/priority"] for r in requests}
+        assert request.tags["robo/trigger"].startswith("price move ")
+    assert {"9", "10"} <= set(event_priorities(requests).values())
 
 
 @pytest.mark.parametrize(

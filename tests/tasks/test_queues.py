@@ -87,7 +87,8 @@ def test_sensor_runs_carry_the_queue_and_the_events_priority() -> None:
     for request in requests:
         assert request.tags[QUEUE_TAG] == "ai_analysis"
         assert request.tags[MAX_RUNTIME_TAG] == "900"
-    assert [r.tags[PRIORITY_TAG] for r in requests] == ["9", "10"]
+    # Coalesced by priority, the critical run first.
+    assert [r.tags[PRIORITY_TAG] for r in requests] == ["10", "9"]
     _assert_tagged(dict(market_automation_sensor.run_tags), "market_automation_sensor")  # type: ignore[attr-defined]
 
 
