@@ -2,6 +2,14 @@
 
     python benchmarks/pipeline.py --symbols 500 --days 504
     python benchmarks/pipeline.py --symbols 500 --days 504 --source files
+    python benchmarks/pipeline.py --symbols 500 --days 504 --executor multiprocess --repeat 3
+
+``--executor in_process`` (the default) materializes the graph in this process.
+``--executor multiprocess`` runs the code location's two jobs instead, each on a
+temporary instance through ``execute_job`` as the daemon would: ``sequential_pipeline``
+(one process) and ``parallel_pipeline`` (a process per step, ``--max-concurrent``),
+alternated ``--repeat`` times on fresh DuckDB files, and reports both medians and their
+ratio, measured in one sitting.
 
 ``--source files`` first writes the simulated market as a folder of Yahoo-style CSV
 exports (one ``bars/<SYMBOL>.csv`` per symbol, with Adj Close) and runs the graph on the
@@ -41,9 +49,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--source", choices=["sim", "files"], default="sim", help="market-data source"
     )
+    parser.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess"],
+        default="in_process",
+        help="materialize here, or compare sequential_pipeline with parallel_pipeline",
+    )
+    parser.add_argument("--max-concurrent", type=int, default=2, help="parallel steps (2)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each job (3)")
+    parser.add_argument(
+        "--start-method",
+        choices=["default", "spawn", "forkserver"],
+        default="default",
+        help="parallel_pipeline's step processes: the job's own setting, or spawn, or "
+        "forkserver with the definitions preloaded",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="robo-bench-") as tmp:
+        if args.executor == "multiprocess":
+            return compare_jobs(args, Path(tmp))
         return run(args, Path(tmp))
+
+
+def job_wall_s(name: str, args: argparse.Namespace, tmp: Path, attempt: int) -> dict:
+    """One run of the job ``name`` through ``execute_job`` on a fresh instance and a
+    fresh DuckDB file: its wall time from launch to the end, and how it ended."""
+    from dagster import DagsterInstance, build_reconstructable_job, execute_job
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from robo_dagster.domain import calendar
+
+    os.environ["ROBO_DUCKDB_PATH"] = str(tmp / f"{name}-{attempt}.duckdb")
+    sessions = calendar.session_index(calendar.history_start(), args.as_of)
+    first, last = sessions[-args.days].date().isoformat(), sessions[-1].date().isoformat()
+    home = tmp / f"home-{name}-{attempt}"
+    home.mkdir()
+    config: dict = {}
+    if name == "parallel_pipeline":
+        from robo_dagster.tasks.submission import parallel_execution_config
+
+        # The job's own execution config, with this run's concurrency and start method.
+        execution: dict = parallel_execution_config(args.max_concurrent)
+        if args.start_method == "spawn":
+            execution["start_method"] = {"spawn": {}}
+        elif args.start_method == "forkserver":
+            execution["start_method"] = {
+                "forkserver": {"preload_modules": ["robo_dagster.definitions"]}
+            }
+        config = {"execution": {"config": execution}}
+    with DagsterInstance.local_temp(tempdir=str(home)) as instance:
+        t0 = time.perf_counter()
+        result = execute_job(
+            build_reconstructable_job("robo_dagster.cli.quickstart", "pipeline_job", (name,)),
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            run_config=config,
+        )
+        wall_s = time.perf_counter() - t0
+        steps = [e for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
+    return {"wall_s": round(wall_s, 2), "success": result.success, "steps": len(steps)}
+
+
+def compare_jobs(args: argparse.Namespace, tmp: Path) -> int:
+    import statistics
+
+    os.environ["ROBO_AS_OF"] = args.as_of
+    os.environ["ROBO_UNIVERSE_SIZE"] = str(args.symbols)
+    walls: dict[str, list[float]] = {"sequential_pipeline": [], "parallel_pipeline": []}
+    ok = True
+    for attempt in range(args.repeat):
+        for name in walls:
+            outcome = job_wall_s(name, args, tmp, attempt)
+            ok = ok and outcome["success"]
+            walls[name].append(outcome["wall_s"])
+            print(f"{name} #{attempt + 1}: {outcome}", file=sys.stderr, flush=True)
+    medians = {name: statistics.median(values) for name, values in walls.items()}
+    print(
+        json.dumps(
+            {
+                "symbols": args.symbols,
+                "days": args.days,
+                "max_concurrent": args.max_concurrent,
+                "repeat": args.repeat,
+                "wall_s": walls,
+                "median_s": medians,
+                "parallel_over_sequential": round(
+                    medians["parallel_pipeline"] / medians["sequential_pipeline"], 3
+                ),
+                "success": ok,
+            }
+        )
+    )
+    return 0 if ok else 1
 
 
 def write_folder(folder: Path, symbols: list[str], first: str, last: str, seed: int) -> None:

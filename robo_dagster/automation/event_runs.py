@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from dagster import AssetKey, RunRequest
 
 from robo_dagster.tasks.queues import AI_ANALYSIS
+from robo_dagster.tasks.submission import RECOMMENDATIONS_STEP
 
 MAX_EVENTS_PER_RUN = 50
 EVENT_IDS_TAG = "robo/event_ids"
 EVENT_SYMBOLS_TAG = "robo/event_symbols"
 TRIGGER_TAG = "robo/trigger"
-RECOMMENDATIONS_STEP = "ai_analysis__trade_recommendations"
 
 
 @dataclass(frozen=True)

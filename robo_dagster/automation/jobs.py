@@ -11,8 +11,8 @@ from dagster import (
 )
 
 from robo_dagster.tasks.queues import AI_ANALYSIS, DATA_FETCHER, PORTFOLIO_SYNC, Priority
+from robo_dagster.tasks.submission import parallel_execution_config
 
-DEFAULT_MAX_CONCURRENT = 4
 # Orders go out only through execution_job: the pipelines and the automation leave the
 # execution group alone.
 EXECUTION = AssetSelection.groups("execution")
@@ -35,7 +35,7 @@ parallel_pipeline = define_asset_job(
     name="parallel_pipeline",
     selection=ANALYSIS_GRAPH,
     executor_def=multiprocess_executor,
-    config={"execution": {"config": {"max_concurrent": DEFAULT_MAX_CONCURRENT}}},
+    config={"execution": {"config": parallel_execution_config()}},
     description=(
         "The seed's parallel mode: the same graph with one process per step, at most "
         "`max_concurrent` at once (run config: execution.config.max_concurrent). DuckDB "

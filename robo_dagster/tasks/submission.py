@@ -38,6 +38,9 @@ SYMBOLS_TAG = "robo/symbols"
 PARTITIONED_ASSETS = {"market_data/price_bars"}
 PARTITIONED_JOBS = {"sequential_pipeline", "parallel_pipeline", "end_of_day_market_data_job"}
 RECOMMENDATIONS_STEP = "ai_analysis__trade_recommendations"
+DEFAULT_MAX_CONCURRENT = 4
+# What a parallel step's process has imported before it forks: the whole code location.
+PRELOADED_MODULES = ("robo_dagster.definitions",)
 # The seed's ``/orchestrate/{mode}`` and ``/ai/{analysis}``, as the jobs that serve them.
 # Each analysis job carries the seed's priority for it (``automation.jobs``).
 MODES = {"sequential": "sequential_pipeline", "parallel": "parallel_pipeline"}
@@ -192,6 +195,18 @@ def recommendations_config(
     return {"ops": {RECOMMENDATIONS_STEP: {"config": options}}} if options else {}
 
 
+def parallel_execution_config(max_concurrent: int = DEFAULT_MAX_CONCURRENT) -> dict[str, Any]:
+    """``parallel_pipeline``'s executor config: ``max_concurrent`` step processes, each
+    forked from a server that has imported the definitions once (``forkserver`` with
+    ``preload_modules``), instead of a fresh interpreter that imports them again per
+    step (BENCHMARKS.md, "The parallel mode"). A launch that sets ``max_concurrent``
+    keeps the start method: Dagster replaces a job's default config whole."""
+    return {
+        "max_concurrent": max_concurrent,
+        "start_method": {"forkserver": {"preload_modules": list(PRELOADED_MODULES)}},
+    }
+
+
 def plan_orchestration(
     mode: str,
     max_concurrent: int | None = None,
@@ -207,7 +222,7 @@ def plan_orchestration(
             raise TaskRefused("max_concurrent applies to the parallel mode only")
         if max_concurrent < 1:
             raise TaskRefused("max_concurrent must be 1 or more")
-        config = {"execution": {"config": {"max_concurrent": max_concurrent}}}
+        config = {"execution": {"config": parallel_execution_config(max_concurrent)}}
     return plan_task(MODES[mode], priority, None, partition, config)
 
 

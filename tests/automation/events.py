@@ -4,7 +4,8 @@ from collections.abc import Sequence
 
 from dagster import RunRequest
 
-from robo_dagster.automation.event_runs import EVENT_IDS_TAG, RECOMMENDATIONS_STEP
+from robo_dagster.automation.event_runs import EVENT_IDS_TAG
+from robo_dagster.tasks.submission import RECOMMENDATIONS_STEP
 
 
 def event_ids(requests: Sequence[RunRequest] | None) -> list[str]:

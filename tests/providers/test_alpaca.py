@@ -24,6 +24,7 @@ from robo_dagster.providers import (
 from robo_dagster.providers.alpaca import AlpacaBroker, AlpacaConnection, AlpacaMarketData
 from robo_dagster.providers.alpaca.market_data import parse_occ_symbol
 from robo_dagster.resources import build_resources
+from tests.automation.events import event_ids
 from tests.conftest import AS_OF, materialize_all
 from tests.providers.alpaca_server import (
     KEY_ID,
@@ -465,8 +466,9 @@ def test_the_price_move_sensor_reads_alpaca_snapshots(alpaca: tuple[FakeAlpaca, 
     expected = (state.close("AAPL", SESSION) / state.close("AAPL", previous) - 1) * 100
     assert aapl["change_pct"] == pytest.approx(expected)
     result = price_move_result(market(url), None, now, threshold_pct=abs(expected) * 0.9)
-    keys = [r.run_key for r in result.run_requests or []]
-    assert f"price-move-{SESSION}-AAPL-{'up' if expected > 0 else 'down'}1" in keys
+    assert f"price-move-{SESSION}-AAPL-{'up' if expected > 0 else 'down'}1" in event_ids(
+        result.run_requests
+    )
 
 
 def test_unscored_alpaca_headlines_trigger_nothing(alpaca: tuple[FakeAlpaca, str]) -> None:
