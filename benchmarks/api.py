@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -22,11 +21,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from harness import free_port  # the benchmarks dir is not a package
 
 
 def _summary(name: str, samples: list[float]) -> dict[str, float]:
@@ -64,7 +61,7 @@ def main() -> None:
 
     database = os.environ["ROBO_DUCKDB_PATH"]
     app = create_app(ApiConfig(database, TokenTable(load_tokens()), RateLimits.from_environment()))
-    port = _port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -33,31 +33,23 @@ What it does, in a temporary directory (removed at the end unless --keep, or on 
    meanwhile, and, as the very last line, one JSON object with the headline numbers.
 
 ``dagster dev`` is stopped with one SIGTERM to its process group in a ``finally`` (also
-on Ctrl-C), escalating to SIGKILL if the group has not gone after 60 s. Exit status: 0,
-1 if a run failed or timed out, 2 if the setup or ``dagster dev`` could not start.
+on Ctrl-C), escalating to SIGKILL if the group has not gone after 60 s. Exit status
+(``harness.run_benchmark``): 0, 1 if a run failed or timed out, 2 if the setup or
+``dagster dev`` could not start.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from dagster import (
     AssetKey,
@@ -68,23 +60,30 @@ from dagster import (
     RunsFilter,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-AS_OF = "2026-11-25"  # as tests/conftest.py and tests/integration/test_dagster_dev.py
+from harness import (  # the benchmarks dir is not a package
+    FINISHED,
+    LOCATION,
+    ROOT,
+    BenchmarkError,
+    Scratch,
+    dagster_dev,
+    free_port,
+    graphql,
+    max_overlap,
+    run_benchmark,
+    tail,
+    wait_until_ready,
+)
+
 SYMBOLS = ("AAPL", "GOOGL", "MSFT", "TSLA", "NVDA")
-LOCATION = "robo_dagster"
 SENSOR = "market_event_inbox_sensor"
 JOB = "recommendations_job"
 TARGET = AssetKey(["ai_analysis", "trade_recommendations"])
 EVENT_TAG = "robo/event_ids"  # the coalesced run's events: market-event-<id>,...
-FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 PARTS = ("sensor", "queue", "launch", "execute")
-
-
-class BenchmarkError(Exception):
-    """Setup or ``dagster dev`` failed: nothing was measured."""
+DEQUEUE_PASS_S = 1.0  # dagster.yaml's dequeue_interval_seconds
 
 
 @dataclass
@@ -133,168 +132,6 @@ class Measured:
 
 
 # --------------------------------------------------------------------------- dagster dev
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def graphql(port: int, query: str) -> dict[str, Any]:
-    response = httpx.post(
-        f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=60
-    ).json()
-    if response.get("errors"):
-        raise BenchmarkError(f"GraphQL error: {response['errors']}")
-    return dict(response["data"])
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-@contextlib.contextmanager
-def dagster_dev(
-    env: dict[str, str], port: int, log_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``dagster dev`` in its own process group, stopped by one SIGTERM to the group."""
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(BIN / "dagster"),
-                "dev",
-                "-w",
-                str(ROOT / "workspace.yaml"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield proc
-        finally:
-            stop_group(proc)
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to webserver, daemon, code server and any run worker; SIGKILL after 60 s."""
-    pgid = proc.pid  # start_new_session: the leader's pid is the group id
-    began = time.monotonic()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = began + 60
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    while group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if group_alive(pgid):
-        left = subprocess.run(
-            ["ps", "-o", "pid,ppid,stat,etimes,args", "--sid", str(pgid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        print(
-            f"dagster dev: group still alive after 60 s, sending SIGKILL to:\n{left}",
-            file=sys.stderr,
-        )
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        proc.wait()
-    print(
-        f"dagster dev: stopped (exit {proc.returncode}) in {time.monotonic() - began:.1f} s",
-        file=sys.stderr,
-    )
-
-
-def wait_until_ready(
-    proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout_s: float, retries: int
-) -> None:
-    """The webserver answers, the code location is loaded, and the inbox sensor ticked."""
-    deadline = time.monotonic() + timeout_s
-
-    def check_alive() -> None:
-        if proc.poll() is not None:
-            raise BenchmarkError(f"dagster dev exited ({proc.returncode}):\n{tail(log_path)}")
-        if time.monotonic() > deadline:
-            raise BenchmarkError(f"dagster dev not ready within {timeout_s:.0f} s")
-
-    while True:
-        check_alive()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-
-    attempts = 0
-    while True:
-        check_alive()
-        data = graphql(
-            port,
-            "{ workspaceOrError { __typename ... on Workspace { locationEntries { name "
-            "loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }",
-        )
-        entries = {e["name"]: e for e in data["workspaceOrError"].get("locationEntries", [])}
-        entry = entries.get(LOCATION)
-        if entry and entry["loadStatus"] == "LOADED":
-            error = entry["locationOrLoadError"]
-            if error and error["__typename"] == "PythonError":
-                attempts += 1
-                if attempts > retries:
-                    raise BenchmarkError(f"code location failed to load: {error['message']}")
-                print(
-                    f"code location failed to load ({error['message'].strip()[:300]}); "
-                    f"retrying in 60 s ({attempts}/{retries})",
-                    file=sys.stderr,
-                )
-                time.sleep(60)
-                graphql(
-                    port,
-                    f'mutation {{ reloadRepositoryLocation(repositoryLocationName: "{LOCATION}") '
-                    "{ __typename } }",
-                )
-                continue
-            break
-        time.sleep(1)
-
-    query = (
-        "{ sensorOrError(sensorSelector: {repositoryLocationName: "
-        f'"{LOCATION}", repositoryName: "__repository__", sensorName: "{SENSOR}"}}) '
-        "{ __typename ... on Sensor { sensorState { status ticks(limit: 1) { timestamp status } } }"
-        " ... on PythonError { message } } }"
-    )
-    while True:
-        check_alive()
-        sensor = graphql(port, query)["sensorOrError"]
-        if sensor["__typename"] != "Sensor":
-            raise BenchmarkError(f"{SENSOR}: {sensor}")
-        if sensor["sensorState"]["status"] != "RUNNING":
-            raise BenchmarkError(f"{SENSOR} is {sensor['sensorState']['status']}, not RUNNING")
-        if sensor["sensorState"]["ticks"]:
-            return
-        time.sleep(1)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -482,15 +319,6 @@ def inbox_ticks(port: int, since: float) -> list[dict[str, Any]]:
     return sorted(ticks, key=lambda t: t["timestamp"])
 
 
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    points = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
-    best = current = 0
-    for _, step in points:
-        current += step
-        best = max(best, current)
-    return best
-
-
 # --------------------------------------------------------------------------- reporting
 
 
@@ -645,23 +473,30 @@ def print_report(
 
 def burst_summary(pushed: list[Pushed], measured: list[Measured]) -> dict[str, Any]:
     """The burst's figures: the first push to the last actionable event's
-    recommendations, how many runs, and whether each tick's critical run started before
-    the runs of the other events created with or after it."""
+    recommendations, how many runs, and whether the queue took each critical run no
+    later than the other runs created with or after it. The queue dequeues in passes
+    (``dequeue_interval_seconds: 1``) and launches a pass's runs on two threads, so two
+    runs of one pass that both find a free slot start in either order: "first" is at
+    the granularity of a pass."""
     done = [m.materialized for m in measured if m.materialized is not None]
     runs = {m.run_id: m for m in measured}
-    critical = [m for m in runs.values() if m.priority == "10" and m.started is not None]
-    others = [m for m in runs.values() if m.priority != "10" and m.started is not None]
+    critical = [m for m in runs.values() if m.priority == "10" and m.starting is not None]
+    others = [m for m in runs.values() if m.priority != "10" and m.starting is not None]
     critical_first = all(
-        c.started <= o.started  # type: ignore[operator]
+        c.starting <= o.starting + DEQUEUE_PASS_S  # type: ignore[operator]
         for c in critical
         for o in others
         if o.created >= c.created - 0.5
     )
+    starts = {m.priority: m.starting for m in runs.values() if m.starting is not None}
     return {
         "burst_s": round(max(done) - pushed[0].pushed_at, 2) if done else None,
         "actionable": sum(p.actionable for p in pushed),
         "critical": sum(p.critical for p in pushed),
         "critical_first": critical_first,
+        "critical_dequeued_after_s": (
+            round(starts["10"] - starts["9"], 2) if {"9", "10"} <= set(starts) else None
+        ),
         "events_per_run_max": max(Counter(m.run_id for m in measured).values(), default=0),
     }
 
@@ -739,37 +574,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < 1:
         parser.error("--events must be at least 1")
 
-    # A SIGTERM to the benchmark unwinds like Ctrl-C, so that dagster dev is stopped too.
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-
-    tmp = Path(tempfile.mkdtemp(prefix="robo-event-latency-"))
-    home = tmp / "home"
-    home.mkdir()
-    shutil.copy(args.dagster_yaml, home / "dagster.yaml")
-    database = str(tmp / "robo.duckdb")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "ROBO_DUCKDB_PATH": database,
-        "ROBO_AS_OF": AS_OF,
-    }
-    # This process pushes events and reads the instance: same settings as the children.
-    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "ROBO_DUCKDB_PATH", "ROBO_AS_OF")})
-    print(f"working directory: {tmp}", flush=True)
-    ok = False
-    try:
+    def measure_events(scratch: Scratch) -> tuple[dict[str, Any], bool]:
+        env = scratch.env
         print(f"setup: quickstart --sessions {args.sessions} --replays 0 ...", flush=True)
-        setup_s = run_setup(env, args.sessions, tmp / "quickstart.log")
+        setup_s = run_setup(env, args.sessions, scratch.tmp / "quickstart.log")
         print(f"setup: {setup_s:.1f} s", flush=True)
 
         port = free_port()
-        log_path = tmp / "dagster_dev.log"
+        log_path = scratch.tmp / "dagster_dev.log"
         began = time.monotonic()
         with dagster_dev(env, port, log_path) as proc:
-            wait_until_ready(proc, port, log_path, args.startup_timeout, args.load_retries)
+            wait_until_ready(proc, port, log_path, args.startup_timeout, args.load_retries, SENSOR)
             print(
                 f"dagster dev on http://127.0.0.1:{port} ready in "
                 f"{time.monotonic() - began:.1f} s (the inbox sensor has ticked)",
@@ -780,8 +595,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"pushing a burst of {args.events} events", flush=True)
             else:
                 print(f"pushing {args.events} events, one every {args.interval:g} s", flush=True)
-            pushed = push_events(args.events, args.interval, database, burst=bool(args.burst))
-            with DagsterInstance.from_config(str(home)) as instance:
+            pushed = push_events(
+                args.events, args.interval, scratch.database, burst=bool(args.burst)
+            )
+            with DagsterInstance.from_config(str(scratch.home)) as instance:
                 records, missing = wait_for_runs(instance, pushed, args.timeout)
                 measured = [
                     measure(instance, p, records[p.event_id])
@@ -844,19 +661,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.burst:
             summary.update(burst_summary(pushed, measured))
         ok = not (missing or failed or no_materialization)
-        if not ok or args.keep:
-            print(f"kept {tmp}", file=sys.stderr, flush=True)
-        print(json.dumps(summary), flush=True)  # the very last line
-        return 0 if ok else 1
-    except BenchmarkError as exc:
-        print(f"benchmark: {exc}\nkept {tmp}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"benchmark: interrupted\nkept {tmp}", file=sys.stderr)
-        return 130
-    finally:
-        if ok and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        return summary, ok
+
+    return run_benchmark(
+        measure_events,
+        prefix="robo-event-latency-",
+        dagster_yaml=args.dagster_yaml,
+        keep=args.keep,
+    )
 
 
 if __name__ == "__main__":

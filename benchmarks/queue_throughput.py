@@ -42,12 +42,7 @@ the task was refused.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -66,14 +61,15 @@ from dagster import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from event_latency import (  # the benchmarks dir is not a package
-    AS_OF,
+from harness import (  # the benchmarks dir is not a package
     FINISHED,
     ROOT,
     BenchmarkError,
+    Scratch,
     dagster_dev,
     free_port,
     max_overlap,
+    run_benchmark,
     tail,
     wait_until_ready,
 )
@@ -324,26 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-
-    tmp = Path(tempfile.mkdtemp(prefix="robo-queue-throughput-"))
-    home = tmp / "home"
-    home.mkdir()
-    shutil.copy(args.dagster_yaml, home / "dagster.yaml")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "ROBO_DUCKDB_PATH": str(tmp / "robo.duckdb"),
-        "ROBO_AS_OF": AS_OF,
-    }
-    # plan_task reads the settings too: the same as the dagster dev process.
-    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "ROBO_DUCKDB_PATH", "ROBO_AS_OF")})
-    print(f"working directory: {tmp}", flush=True)
-    ok = False
-    try:
+    def measure_queue(scratch: Scratch) -> tuple[dict[str, Any], bool]:
+        env = scratch.env
         from robo_dagster.tasks.submission import TaskRefused, launch, plan_task
 
         began = time.monotonic()
@@ -356,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"task: {task.job_name} {task.asset_selection} tags {task.tags}", flush=True)
 
         port = free_port()
-        log_path = tmp / "dagster_dev.log"
+        log_path = scratch.tmp / "dagster_dev.log"
         began = time.monotonic()
         with dagster_dev(env, port, log_path) as proc:
             wait_until_ready(proc, port, log_path, args.startup_timeout, args.load_retries)
@@ -365,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             for name in args.prepare:
-                prepare(name, port, home, args.timeout)
+                prepare(name, port, scratch.home, args.timeout)
             since = time.time()
             submitted: list[tuple[str, float]] = []
             began = time.monotonic()
@@ -374,12 +352,12 @@ def main(argv: list[str] | None = None) -> int:
                 submitted.append((launch(task, HOST, port), at))
             submit_s = time.monotonic() - began
             print(f"submitted {args.runs} runs in {submit_s:.1f} s; waiting", flush=True)
-            with DagsterInstance.from_config(str(home)) as instance:
+            with DagsterInstance.from_config(str(scratch.home)) as instance:
                 unfinished = wait_for_runs(instance, [r for r, _ in submitted], args.timeout)
                 measured = [measure(instance, r, at) for r, at in submitted]
                 intervals = queue_intervals(instance, queue, since - 1)
                 summary = report(
-                    measured, queue, queue_limit(home, queue), intervals, submit_s, plan_s
+                    measured, queue, queue_limit(scratch.home, queue), intervals, submit_s, plan_s
                 )
             if unfinished:
                 print(f"\ndagster dev log tail:\n{tail(log_path, 2000)}", file=sys.stderr)
@@ -391,20 +369,14 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         summary["timed_out"] = len(unfinished)
-        ok = not unfinished and summary["failed"] == 0
-        if not ok or args.keep:
-            print(f"kept {tmp}", file=sys.stderr, flush=True)
-        print(json.dumps(summary), flush=True)  # the very last line
-        return 0 if ok else 1
-    except BenchmarkError as exc:
-        print(f"benchmark: {exc}\nkept {tmp}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"benchmark: interrupted\nkept {tmp}", file=sys.stderr)
-        return 130
-    finally:
-        if ok and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        return summary, not unfinished and summary["failed"] == 0
+
+    return run_benchmark(
+        measure_queue,
+        prefix="robo-queue-throughput-",
+        dagster_yaml=args.dagster_yaml,
+        keep=args.keep,
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,13 +22,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from harness import ROOT, free_port  # the benchmarks dir is not a package
 
 
 def _running(pids: list[int]) -> int:
@@ -46,7 +41,7 @@ def _running(pids: list[int]) -> int:
 def one_stop(sig: int) -> tuple[float, int]:
     """(seconds until every started process was gone, how many processes there were)."""
     scratch = Path(tempfile.mkdtemp(prefix="stop_bench_"))
-    port = _port()
+    port = free_port()
     venv = Path(sys.prefix)
     make = subprocess.Popen(
         [

@@ -10,13 +10,27 @@ from dagster import (
     multiprocess_executor,
 )
 
-from robo_dagster.tasks.queues import AI_ANALYSIS, DATA_FETCHER, PORTFOLIO_SYNC, Priority
+from robo_dagster.tasks.queues import (
+    AI_ANALYSIS,
+    DATA_FETCHER,
+    MAX_RUNTIME_TAG,
+    PORTFOLIO_SYNC,
+    Priority,
+)
 from robo_dagster.tasks.submission import parallel_execution_config
 
 # Orders go out only through execution_job: the pipelines and the automation leave the
 # execution group alone.
 EXECUTION = AssetSelection.groups("execution")
 ANALYSIS_GRAPH = AssetSelection.all() - EXECUTION
+# The whole graph's own time limit, from what it was measured to cost rather than the
+# data queue's 600 s, which a parallel run on a busy machine once reached just after
+# its last step. BENCHMARKS.md ("The parallel mode"): 500 symbols take a median 12 s
+# in sequential_pipeline and 28 s in parallel_pipeline (2 at once), and the whole graph
+# at 5,000 symbols 21 s in one process; 30 minutes leaves a busy machine room, and still
+# ends a run that hangs.
+PIPELINE_MAX_RUNTIME_S = 1800
+PIPELINE_TAGS = {**DATA_FETCHER.tags(Priority.NORMAL), MAX_RUNTIME_TAG: str(PIPELINE_MAX_RUNTIME_S)}
 
 sequential_pipeline = define_asset_job(
     name="sequential_pipeline",
@@ -28,7 +42,7 @@ sequential_pipeline = define_asset_job(
         "everything downstream is recomputed as of the market's latest session."
     ),
     # The whole graph is mostly fetching: it queues with the data fetcher.
-    tags={"robo/mode": "sequential", **DATA_FETCHER.tags(Priority.NORMAL)},
+    tags={"robo/mode": "sequential", **PIPELINE_TAGS},
 )
 
 parallel_pipeline = define_asset_job(
@@ -41,7 +55,7 @@ parallel_pipeline = define_asset_job(
         "`max_concurrent` at once (run config: execution.config.max_concurrent). DuckDB "
         "access is serialised by a file lock, so steps never fail on the writer lock."
     ),
-    tags={"robo/mode": "parallel", **DATA_FETCHER.tags(Priority.NORMAL)},
+    tags={"robo/mode": "parallel", **PIPELINE_TAGS},
 )
 
 # The seed's priorities on the 1-10 scale (10 highest), as Dagster's run-queue tag.

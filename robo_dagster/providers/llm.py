@@ -342,8 +342,35 @@ class LLMAnalyst(ConfigurableResource):
                 ),
             }
         ]
-        tally = _Tally()
-        client = self._client()
+        with self._client() as client:  # closes the SDK's connection pool
+            return self._converse(
+                client,
+                system,
+                messages,
+                _Tally(),
+                (started, deadline),
+                allowed,
+                request,
+                max_position_weight=max_position_weight,
+                cash_floor_pct=cash_floor_pct,
+            )
+
+    def _converse(
+        self,
+        client: Any,
+        system: str,
+        messages: list[dict[str, str]],
+        tally: _Tally,
+        window: tuple[float, float],
+        allowed: list[str],
+        request: RecommendationRequest,
+        *,
+        max_position_weight: float,
+        cash_floor_pct: float,
+    ) -> LLMResult:
+        """The request, and once more with the validation error if the reply is invalid.
+        ``window``: when the call started and its deadline (``time.monotonic()``)."""
+        started, deadline = window
         for turn in range(2):
             reply = self._exchange(client, system, messages, tally, deadline)
             try:
