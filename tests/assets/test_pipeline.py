@@ -22,6 +22,7 @@ from robo_dagster.definitions import defs
 from robo_dagster.market_data.assets import price_bars, universe
 from robo_dagster.providers import ProviderError, SimulatedMarketData, UnknownSymbolError
 from robo_dagster.resources import build_resources
+from robo_dagster.tasks.submission import parallel_execution_config
 from tests.conftest import AS_OF, WATCHLIST, materialize_all, range_tags, session_range
 
 SESSIONS = 260
@@ -289,7 +290,8 @@ def test_parallel_pipeline_completes_without_a_lock_error(
             ),
             instance=instance,
             tags=range_tags(first, last),
-            run_config={"execution": {"config": {"max_concurrent": 4}}},
+            # The production executor config: step processes forked from a forkserver.
+            run_config={"execution": {"config": parallel_execution_config(4)}},
         )
         assert result.success
         step_starts = [e for e in result.all_events if e.event_type_value == "STEP_START"]

@@ -101,3 +101,18 @@ def test_only_the_parallel_pipeline_pays_for_a_process_per_step() -> None:
     assert executors.pop("parallel_pipeline") == "multiprocess"
     assert set(executors.values()) == {"in_process"}, executors
     assert "__ASSET_JOB" in executors  # the UI's, the automation's and submitted asset runs
+
+
+def test_the_parallel_mode_forks_its_steps_from_a_preloaded_server() -> None:
+    """A launch's config replaces the job's whole, so a submitted max_concurrent keeps
+    the forkserver too."""
+    from robo_dagster.tasks.submission import parallel_execution_config, plan_orchestration
+
+    forkserver = {"forkserver": {"preload_modules": ["robo_dagster.definitions"]}}
+    task = plan_orchestration("parallel", max_concurrent=2)
+    assert task.run_config["execution"]["config"] == {
+        "max_concurrent": 2,
+        "start_method": forkserver,
+    }
+    assert parallel_execution_config()["max_concurrent"] == 4
+    assert defs.resolve_job_def("parallel_pipeline").tags["dagster/max_runtime"] == "1800"
