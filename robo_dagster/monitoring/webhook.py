@@ -13,7 +13,8 @@ lines or reports is redacted too.
 
 Timeouts, connection errors, 429 and 5xx are retried (``robo_dagster.call_retries``) with
 exponential backoff and full jitter, honouring ``Retry-After`` (clamped, because a sensor
-tick has a time budget); other 4xx fail at once. Alerts below the channel's minimum severity are not sent.
+tick has a time budget); other 4xx fail at once. Alerts below the channel's minimum
+severity are not sent.
 """
 
 from __future__ import annotations
@@ -199,18 +200,19 @@ class WebhookChannel:
         failed for good)."""
         body = json.dumps(payload)
         backoff = Backoff(retries=self.retries, base_s=self.backoff, cap_s=MAX_RETRY_AFTER_S)
+        posts: list[None] = []  # one entry per POST, whatever ends the loop
+
+        def post() -> None:
+            posts.append(None)
+            self._post_once(client, body)
+
         try:
-            _, attempts = call_with_retries(
-                lambda: self._post_once(client, body),
-                backoff,
-                what=f"alert webhook {self.target}",
-                log=logger,
-            )
+            call_with_retries(post, backoff, what=f"alert webhook {self.target}", log=logger)
         except GaveUp as exc:
-            return exc.attempts, f"{exc.last.reason} (after {exc.attempts} attempt(s))"
+            return len(posts), f"{exc.last.reason} (after {len(posts)} attempt(s))"
         except _Refused as exc:
-            return exc.attempts, str(exc)
-        return attempts, None
+            return len(posts), str(exc)
+        return len(posts), None
 
     def _post_once(self, client: httpx.Client, body: str) -> None:
         """One POST: returns when delivered; ``Transient`` for what a retry may cure,
@@ -237,5 +239,3 @@ class WebhookChannel:
 
 class _Refused(Exception):
     """The receiver refused the message: retrying would give the same answer."""
-
-    attempts = 1

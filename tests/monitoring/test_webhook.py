@@ -100,6 +100,15 @@ def test_429_honours_retry_after_and_a_client_error_is_not_retried(
     assert sleeps == [7.0]
 
 
+def test_a_refusal_after_a_retry_counts_both_attempts(
+    receiver: WebhookReceiver, sleeps: list[float]
+) -> None:
+    receiver.push(Reply(503, "busy"), Reply(404, "no_service"))
+    report = WebhookChannel(receiver.url, backoff=0.1).send([alert(Severity.ERROR)])
+    assert not report.ok and report.error == "HTTP 404: no_service"
+    assert report.attempts == 2 and sleeps == [0.1]
+
+
 def test_retries_give_up_after_the_configured_number(
     receiver: WebhookReceiver, sleeps: list[float]
 ) -> None:
