@@ -22,7 +22,7 @@ from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
 from robo_dagster.domain.analyst import DATASET_SIGNALS, build_features, score_signals
 from robo_dagster.domain.analyst import strategy_analysis as analyse_strategies
-from robo_dagster.domain.market_events import answered_events
+from robo_dagster.domain.market_events import answered_events, event_answers
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.review import (
     assess_risk,
@@ -44,6 +44,7 @@ from robo_dagster.warehouse import DuckDBWarehouse
 GROUP = "ai_analysis"
 ai_asset = group_asset(GROUP, owners=["team:quant-research"], queue=AI_ANALYSIS)
 HISTORY_TABLE = "ai_analysis.recommendation_history"
+EVENT_ANSWERS_TABLE = "ai_analysis.event_answers"
 PRICE_BARS = ["market_data", "price_bars"]
 INDICATORS = ["market_data", "technical_indicators"]
 RECENT_SESSIONS = 30
@@ -196,7 +197,10 @@ def trade_recommendations(
     """BUY / SELL / HOLD per symbol with target weight, confidence in [0, 1], horizon,
     rationale and the signals that drove it, sized within the desk's limits (max
     position weight, cash floor). ``answers_events`` names the market events on the
-    symbol that the run answers (an event run's config), "" for none."""
+    symbol that the run answers (an event run's config), "" for none. Since two event
+    runs may replace this table one after the other, every event's answer is also kept
+    in ``ai_analysis.event_answers``: one row per event, with the run that answered it
+    and the recommendation on its symbol (none when the run recommends nothing on it)."""
     request = RecommendationRequest(
         risk_tolerance=RiskTolerance(config.risk_tolerance).value,
         max_recommendations=config.max_recommendations,
@@ -215,6 +219,9 @@ def trade_recommendations(
     frame = frame.assign(
         answers_events=answered_events(frame["symbol"], config.event_ids, config.event_symbols)
     )
+    if config.event_ids:
+        answers = event_answers(frame, config.event_ids, config.event_symbols)
+        record_event_answers(warehouse, answers.assign(session=session), context.run_id)
     yield Output(
         frame,
         metadata={
@@ -240,6 +247,26 @@ def trade_recommendations(
             else f"the LLM failed, the rule-based analyst stood in: {output.fallback_reason}"
         ),
     )
+
+
+def record_event_answers(warehouse: DuckDBWarehouse, answers: pd.DataFrame, run_id: str) -> None:
+    """Keep each event's answer: a retried run replaces its events' rows, and another
+    run's events are left alone."""
+    rows = answers.assign(run_id=run_id, answered_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
+    with warehouse.get_connection() as conn:
+        conn.execute("create schema if not exists ai_analysis")
+        conn.execute(
+            f"create table if not exists {EVENT_ANSWERS_TABLE} (event_id varchar, "
+            "symbol varchar, action varchar, target_weight double, session timestamp, "
+            "run_id varchar, answered_at timestamp)"
+        )
+        conn.register("answers", rows)
+        conn.begin()
+        conn.execute(
+            f"delete from {EVENT_ANSWERS_TABLE} where event_id in (select event_id from answers)"
+        )
+        conn.execute(f"insert into {EVENT_ANSWERS_TABLE} by name select * from answers")
+        conn.commit()
 
 
 def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str) -> None:

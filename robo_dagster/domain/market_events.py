@@ -51,21 +51,36 @@ class MarketEvent(BaseModel):
         return validate_symbols([value])[0]
 
 
-def answered_events(
-    symbols: pd.Series, event_ids: Sequence[str], event_symbols: Sequence[str]
-) -> pd.Series:
-    """For each symbol, the ids of the events about it (comma-separated, in order), or
-    "" when the run answers no event on it."""
+def _check_pairs(event_ids: Sequence[str], event_symbols: Sequence[str]) -> None:
     if len(event_ids) != len(event_symbols):
         raise ValueError(
             f"{len(event_ids)} event ids but {len(event_symbols)} event symbols: "
             "each event id needs its symbol"
         )
+
+
+def answered_events(
+    symbols: pd.Series, event_ids: Sequence[str], event_symbols: Sequence[str]
+) -> pd.Series:
+    """For each symbol, the ids of the events about it (comma-separated, in order), or
+    "" when the run answers no event on it."""
+    _check_pairs(event_ids, event_symbols)
     by_symbol: dict[str, list[str]] = {}
     for event_id, symbol in zip(event_ids, event_symbols, strict=True):
         by_symbol.setdefault(symbol, []).append(event_id)
     answers = {symbol: ",".join(ids) for symbol, ids in by_symbol.items()}
     return symbols.map(answers).fillna("").astype(str)
+
+
+def event_answers(
+    recommendations: pd.DataFrame, event_ids: Sequence[str], event_symbols: Sequence[str]
+) -> pd.DataFrame:
+    """One row per event: its id and symbol, and the recommendation on that symbol
+    (``action`` and ``target_weight``; null when the run recommends nothing on it)."""
+    _check_pairs(event_ids, event_symbols)
+    events = pd.DataFrame({"event_id": list(event_ids), "symbol": list(event_symbols)})
+    columns = ["symbol", "action", "target_weight"]
+    return events.merge(recommendations[columns], on="symbol", how="left")[["event_id", *columns]]
 
 
 @dataclass(frozen=True)

@@ -148,13 +148,30 @@ def test_an_event_run_marks_the_recommendations_that_answer_its_events(db: str) 
     )
     result = materialize_ai(resources, run_config=request.run_config, tags=request.tags)
     assert result.success
-    recs = read(db, "select symbol, answers_events from ai_analysis.trade_recommendations")
+    recs = read(db, "select symbol, action, answers_events from ai_analysis.trade_recommendations")
     assert len(recs) >= 1
     for symbol, answers in zip(recs["symbol"], recs["answers_events"], strict=True):
         position = symbols.index(symbol)
         assert answers == f"market-event-{position},market-event-{position + len(symbols)}"
     history = read(db, "select answers_events from ai_analysis.recommendation_history")
     assert sorted(history["answers_events"]) == sorted(recs["answers_events"])
+    # Every event's answer is kept apart, so a later event run cannot overwrite it: the
+    # symbols without a recommendation are answered with none.
+    answers = read(db, "select * from ai_analysis.event_answers order by event_id")
+    assert len(answers) == 2 * len(symbols) and set(answers["run_id"]) == {result.run_id}
+    recommended = dict(zip(recs["symbol"], recs["action"], strict=True))
+    for event_id, symbol, action in zip(
+        answers["event_id"], answers["symbol"], answers["action"], strict=True
+    ):
+        assert symbols[int(event_id.removeprefix("market-event-")) % len(symbols)] == symbol
+        assert (None if pd.isna(action) else action) == recommended.get(symbol), event_id
+    # Another event run adds its events' answers beside them; a retry replaces its own.
+    [other] = coalesced_runs([EventTrigger("news-x", symbols[0], 10, "news")], source="news")
+    for _ in range(2):
+        assert materialize_ai(resources, run_config=other.run_config, tags=other.tags).success
+    answers = read(db, "select event_id, run_id from ai_analysis.event_answers")
+    assert len(answers) == 2 * len(symbols) + 1
+    assert (answers["event_id"] == "news-x").sum() == 1
     [materialization] = [
         e.materialization
         for e in result.get_asset_materialization_events()

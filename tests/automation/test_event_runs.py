@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from robo_dagster.automation.event_runs import EventTrigger, coalesced_runs
-from robo_dagster.domain.market_events import answered_events
+from robo_dagster.domain.market_events import answered_events, event_answers
 from tests.automation.events import event_ids, event_priorities, event_symbols
 
 
@@ -66,6 +66,18 @@ def test_every_event_is_in_exactly_one_run_at_its_priority(
     assert all(len(r.tags["robo/event_ids"].split(",")) <= cap for r in requests)
     priorities = [int(r.tags["dagster/priority"]) for r in requests]
     assert priorities == sorted(priorities, reverse=True)
+
+
+def test_event_answers_give_each_event_the_recommendation_on_its_symbol() -> None:
+    recs = pd.DataFrame(
+        {"symbol": ["AAPL", "JPM"], "action": ["BUY", "SELL"], "target_weight": [0.1, 0.0]}
+    )
+    answers = event_answers(recs, ["news-1", "news-2", "news-3"], ["AAPL", "MSFT", "AAPL"])
+    assert answers["event_id"].tolist() == ["news-1", "news-2", "news-3"]
+    assert answers["action"].tolist()[0::2] == ["BUY", "BUY"]
+    assert pd.isna(answers["action"].iloc[1])  # nothing recommended on MSFT
+    with pytest.raises(ValueError, match="needs its symbol"):
+        event_answers(recs, ["news-1"], [])
 
 
 def test_answered_events_marks_each_symbol_with_its_events() -> None:
