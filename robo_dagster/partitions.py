@@ -13,16 +13,8 @@ from pathlib import Path
 
 from dagster import BetaWarning, DailyPartitionsDefinition
 
+from robo_dagster import settings
 from robo_dagster.domain import calendar
-
-CACHE_DIR_VARIABLE = "ROBO_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """``ROBO_CACHE_DIR``: where computed facts that outlive a process are kept (default
-    ``~/.cache/robo-dagster``). Deleting it is always safe."""
-    raw = (os.environ.get(CACHE_DIR_VARIABLE) or "").strip()
-    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "robo-dagster"
 
 
 def partition_days() -> tuple[dt.date, list[dt.date]]:
@@ -41,7 +33,7 @@ def partition_days() -> tuple[dt.date, list[dt.date]]:
         "history_start": calendar.history_start().isoformat(),
         "calendar_end": end.isoformat(),
     }
-    path = cache_dir() / "trading_days.json"
+    path = settings.cache_dir() / "trading_days.json"
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         stored = json.loads(path.read_text())
         if stored["key"] == key:

@@ -27,6 +27,13 @@ def project_root() -> Path:
     return candidate if (candidate / "pyproject.toml").exists() else Path.cwd()
 
 
+def cache_dir() -> Path:
+    """``ROBO_CACHE_DIR``: where computed facts that outlive a process are kept (default
+    ``~/.cache/robo-dagster``). Deleting it is always safe."""
+    raw = (os.environ.get("ROBO_CACHE_DIR") or "").strip()
+    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "robo-dagster"
+
+
 def duckdb_path() -> str:
     """``ROBO_DUCKDB_PATH``, or ``data/robo.duckdb`` in the project root."""
     raw = os.environ.get("ROBO_DUCKDB_PATH") or str(project_root() / "data" / "robo.duckdb")

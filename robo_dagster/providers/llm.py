@@ -465,24 +465,21 @@ class LLMAnalyst(ConfigurableResource):
 
     def _client(self) -> Any:
         """The SDK's client, with its own retries off: ``call_retries`` retries."""
+        sdk = _sdk(self.provider)
         if self.provider == "anthropic":
-            import anthropic
-
             if not self.api_key:
                 raise LLMError(
                     "no Anthropic API key: set ANTHROPIC_API_KEY", error_type="configuration"
                 )
-            return anthropic.Anthropic(
+            return sdk.Anthropic(
                 api_key=self.api_key,
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.timeout_s,
             )
-        import openai
-
         # A keyless local server: the SDK insists on a key, so it gets a placeholder,
         # and every request omits the Authorization header it would carry.
-        return openai.OpenAI(
+        return sdk.OpenAI(
             api_key=self.api_key or "no-key",
             base_url=self.base_url,
             max_retries=0,
