@@ -108,10 +108,8 @@ def accounts(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, float]:
             max_size=len(sessions),
         )
     )
-    path = closes(
-        dict(zip(symbols, (100.0 * np.cumprod(1 + np.array(steps)[:, i]) for i in range(3)))),
-        sessions,
-    )
+    moves = 1 + np.array(steps)
+    path = closes({s: 100.0 * np.cumprod(moves[:, i]) for i, s in enumerate(symbols)}, sessions)
     held = dict.fromkeys(symbols, 0.0)
     rows = []
     for _ in range(draw(st.integers(0, 12))):
