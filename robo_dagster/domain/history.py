@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from robo_dagster.domain.portfolio import UNKNOWN_SECTOR, AccountBook
-from robo_dagster.domain.risk import portfolio_risk, sector_exposure
 
 # Flows and ties are judged to the cent: below that is floating-point dust.
 CENT = 0.005
@@ -109,36 +108,55 @@ def replay_by_session(
     if not len(sessions):
         raise ValueError("no sessions to replay the account over")
     book = AccountBook(opening_cash, allow_short)
-    dates = pd.to_datetime(trades["date"]) if len(trades) else pd.Series([], dtype="M8[ns]")
-    trades = trades.assign(_session=dates.to_numpy()).loc[dates.to_numpy() <= sessions[-1]]
-    stamps: list[pd.Timestamp] = []
-    totals: list[tuple[float, float]] = []
-    holdings: list[pd.DataFrame] = []
-    for session, fills in trades.groupby("_session", sort=True):
-        book.replay(fills.drop(columns="_session"))
-        stamps.append(pd.Timestamp(session))
-        totals.append((book.cash, book.commissions))
-        holdings.append(book.holdings().set_index("symbol"))
+    dates = (
+        pd.DatetimeIndex(pd.to_datetime(trades["date"])) if len(trades) else pd.DatetimeIndex([])
+    )
+    order = np.argsort(dates.to_numpy(), kind="stable")
+    kept = order[dates.to_numpy()[order] <= sessions[-1].to_datetime64()]
+    columns = [
+        trades[c].to_numpy()[kept] for c in ("symbol", "side", "quantity", "price", "commission")
+    ]
+    # One record per symbol a fill day touched (its state after that day's fills) and one
+    # of the account's totals: the state at a session is that of its latest fill day.
+    records: list[tuple[pd.Timestamp, str, float, float, float]] = []
+    totals: list[tuple[pd.Timestamp, float, float]] = []
+    touched: set[str] = set()
 
-    # The state at a session is that of its latest fill day on or before it.
+    def close_day(day: pd.Timestamp) -> None:
+        records.extend((day, symbol, *book.position(symbol)) for symbol in touched)
+        totals.append((day, book.cash, book.commissions))
+        touched.clear()
+
+    day = None
+    for stamp, symbol, side, qty, price, fee in zip(dates[kept], *columns, strict=True):
+        if day is not None and stamp != day:
+            close_day(day)
+        day = stamp
+        book.fill(stamp.date(), str(symbol), str(side), float(qty), float(price), float(fee))
+        touched.add(str(symbol))
+    if day is not None:
+        close_day(day)
+
+    numbers = {"quantity": float, "average_cost": float, "realized_pnl": float}
+    state = pd.DataFrame(records, columns=["date", "symbol", *numbers]).astype(numbers)
+
     def on_sessions(column: str) -> pd.DataFrame:
-        if not stamps:
-            return pd.DataFrame(index=sessions, dtype=float)
-        rows = pd.DataFrame([h[column] for h in holdings], index=pd.DatetimeIndex(stamps))
-        return rows.reindex(sessions, method="ffill").fillna(0.0).astype(float)
+        wide = state.pivot(index="date", columns="symbol", values=column).sort_index().ffill()
+        return wide.reindex(sessions, method="ffill").fillna(0.0).astype(float)
 
-    scalars = pd.DataFrame(
-        totals or [(float(opening_cash), 0.0)],
-        index=pd.DatetimeIndex(stamps or [sessions[0]]),
-        columns=["cash", "commissions"],
-    ).reindex(sessions, method="ffill")
+    scalars = (
+        pd.DataFrame(totals, columns=["date", "cash", "commissions"])
+        .astype({"cash": float, "commissions": float})
+        .set_index("date")
+        .reindex(sessions, method="ffill")
+    )
     commissions = scalars["commissions"].fillna(0.0)
     quantity = on_sessions("quantity")
     deposits = pd.Series(0.0, index=sessions)
     if from_opening:
         deposits.iloc[0] = float(opening_cash)
     return SessionBook(
-        cash=scalars["cash"].fillna(float(opening_cash)),
+        cash=scalars["cash"].fillna(float(opening_cash)).astype(float),
         deposits=deposits,
         withdrawals=pd.Series(0.0, index=sessions),
         fees=commissions.diff().fillna(commissions.iloc[0]),
@@ -303,62 +321,106 @@ def risk_by_session(
     var_limit_pct: float,
     window: int = RISK_WINDOW_SESSIONS,
 ) -> pd.DataFrame:
-    """Per session (``RISK_COLUMNS``), the risk of that day's book as ``portfolio_risk``
-    measures today's: historical VaR 95 % over the ``window`` sessions up to it (each
-    position's market value that day times its past returns), against the limit;
-    gross and net exposure; the largest position and known sector; beta to
-    ``benchmark``. ``positions`` is the position P&L (date, symbol, sector, quantity,
-    market_value), ``equity`` the equity curve, ``closes`` session x symbol with enough
-    sessions before the first for the window."""
+    """Per session (``RISK_COLUMNS``), the risk of that day's book measured as
+    ``risk.portfolio_risk`` measures today's: historical VaR 95 % over the ``window``
+    returns up to it (each position's market value that day times its past returns),
+    against the limit; gross and net exposure; the largest position and known sector;
+    beta to ``benchmark``. ``positions`` is the position P&L (date, symbol, sector,
+    quantity, market_value), ``equity`` the equity curve, ``closes`` session x symbol
+    reaching ``window`` sessions before the first where the data allows.
+
+    Every session at once: the scenario P&L of every day's book on every past day is one
+    matrix product, and each session's window a slice of it."""
+    dates = pd.DatetimeIndex(equity["date"])
+    equity_now = equity["equity"].to_numpy(dtype=float)
     held = positions.loc[positions["quantity"].abs() > 1e-9]
-    by_session = dict(tuple(held.groupby("date")))
+    value = (
+        held.pivot(index="date", columns="symbol", values="market_value")
+        .reindex(index=dates)
+        .fillna(0.0)
+    )
     closes = closes.sort_index()
-    rows = []
-    for date, value in zip(pd.DatetimeIndex(equity["date"]), equity["equity"], strict=True):
-        book = by_session.get(date)
-        row: dict[str, object] = {"date": date, "equity": float(value)}
-        if book is None or not float(value) > 0:
-            rows.append(
-                row
-                | {
-                    "var_95_1d": 0.0 if book is None else np.nan,
-                    "gross_exposure": 0.0,
-                    "net_exposure": 0.0,
-                    "largest_position": "",
-                    "largest_position_weight": 0.0,
-                    "largest_sector": "",
-                    "largest_sector_weight": 0.0,
-                    "beta": np.nan,
-                    "history_days": 0,
-                }
-            )
-            continue
-        history = closes.loc[:date].iloc[-(window + 1) :]
-        risk = portfolio_risk(book, history, float(value), benchmark)
-        sectors = sector_exposure(book, float(value))
-        known = sectors[sectors["sector"] != UNKNOWN_SECTOR]
-        rows.append(
-            row
-            | {
-                key: risk[key]
-                for key in (
-                    "var_95_1d",
-                    "gross_exposure",
-                    "net_exposure",
-                    "largest_position",
-                    "largest_position_weight",
-                    "beta",
-                    "history_days",
-                )
-            }
-            | {
-                "largest_sector": str(known["sector"].iloc[0]) if len(known) else "",
-                "largest_sector_weight": float(known["weight"].iloc[0]) if len(known) else 0.0,
+    at = closes.index.get_indexer(dates)
+    if (at < 0).any():
+        raise ValueError(f"no closes for the session {dates[np.argmin(at)].date()}")
+    prices = closes.reindex(columns=value.columns)
+    returns = (prices / prices.shift(1) - 1.0).fillna(0.0).to_numpy()
+    scenarios = returns @ value.to_numpy().T  # (close day, session)
+    # The window of each session: the ``window`` returns ending on it. The first close
+    # has no return, so a session near the start of the data has fewer.
+    rows = at[None, :] + np.arange(1 - window, 1)[:, None]
+    in_window = rows >= 1
+    sessions = np.arange(len(dates))
+    pnl = np.where(in_window, scenarios[rows.clip(0), sessions], np.nan)
+    days = in_window.sum(axis=0)
+    with np.errstate(all="ignore"):
+        var = np.maximum(-np.nanquantile(pnl, 0.05, axis=0), 0.0)
+    var = np.where(days >= 20, var, np.nan)
+
+    invested = value.sum(axis=1).to_numpy()
+    beta = _window_beta(pnl, invested, closes, benchmark, rows, in_window)
+    long_mv = value.clip(lower=0.0).sum(axis=1).to_numpy()
+    short_mv = (-value).clip(lower=0.0).sum(axis=1).to_numpy()
+    has_book = (value.abs() > 0).any(axis=1).to_numpy()
+    weights = value.abs().div(equity_now, axis=0)
+    sectors = (
+        held.loc[held["sector"] != UNKNOWN_SECTOR]
+        .groupby(["date", "sector"])["market_value"]
+        .sum()
+        .reset_index()
+    )
+    largest_sector = sectors.loc[sectors.groupby("date")["market_value"].idxmax()].set_index("date")
+    with np.errstate(all="ignore"):
+        frame = pd.DataFrame(
+            {
+                "date": dates,
+                "equity": equity_now,
+                "var_95_1d": np.where(has_book, var, 0.0),
+                "gross_exposure": (long_mv + short_mv) / equity_now,
+                "net_exposure": (long_mv - short_mv) / equity_now,
+                "largest_position": np.where(
+                    has_book, weights.idxmax(axis=1).fillna("").to_numpy(), ""
+                ),
+                "largest_position_weight": weights.max(axis=1).fillna(0.0).to_numpy(),
+                "largest_sector": largest_sector["sector"].reindex(dates).fillna("").to_numpy(),
+                "largest_sector_weight": (
+                    largest_sector["market_value"].reindex(dates).fillna(0.0).to_numpy()
+                    / equity_now
+                ),
+                "beta": np.where(has_book, beta, np.nan),
+                "history_days": np.where(has_book, days, 0).astype(int),
             }
         )
-    frame = pd.DataFrame(rows)
     frame["var_95_1d_pct"] = (frame["var_95_1d"] / frame["equity"]).where(frame["equity"] > 0)
     frame["var_95_limit_pct"] = float(var_limit_pct)
     frame["var_breach"] = frame["var_95_1d_pct"] > var_limit_pct
-    frame["history_days"] = frame["history_days"].astype(int)
     return frame[RISK_COLUMNS]
+
+
+def _window_beta(
+    pnl: np.ndarray,
+    invested: np.ndarray,
+    closes: pd.DataFrame,
+    benchmark: str,
+    rows: np.ndarray,
+    in_window: np.ndarray,
+) -> np.ndarray:
+    """Each session's OLS beta of its book's returns (scenario P&L over the money
+    invested) on ``benchmark``'s over the same window: ``risk.beta_to`` column by
+    column. NaN with fewer than 20 shared days, or without the benchmark."""
+    if benchmark not in closes.columns or not closes[benchmark].notna().any():
+        return np.full(pnl.shape[1], np.nan)
+    market = closes[benchmark].ffill().pct_change(fill_method=None).to_numpy()
+    x = market[rows.clip(0)]
+    shared = in_window & np.isfinite(x)
+    with np.errstate(all="ignore"):
+        y = pnl / np.where(invested != 0, invested, np.nan)[None, :]
+        shared &= np.isfinite(y)
+        n = shared.sum(axis=0)
+        x0, y0 = np.where(shared, x, 0.0), np.where(shared, y, 0.0)
+        mean_x, mean_y = x0.sum(axis=0) / n, y0.sum(axis=0) / n
+        dx = np.where(shared, x - mean_x, 0.0)
+        dy = np.where(shared, y - mean_y, 0.0)
+        variance = (dx * dx).sum(axis=0) / n
+        beta = (dx * dy).sum(axis=0) / n / variance
+    return np.where((n >= 20) & (variance > 0), beta, np.nan)

@@ -110,6 +110,12 @@ class AccountBook:
                 float(fill.commission),
             )
 
+    def position(self, symbol: str) -> tuple[float, float, float]:
+        """Quantity, average cost and cumulative realized P&L of ``symbol`` (zeros when
+        it was never held)."""
+        held = self._holdings.get(symbol)
+        return (held.quantity, held.average_cost, held.realized_pnl) if held else (0.0, 0.0, 0.0)
+
     def holdings(self) -> pd.DataFrame:
         """Every symbol ever held: quantity, average cost, cumulative realized P&L, and
         the date the current position opened."""

@@ -182,3 +182,37 @@ def test_the_last_session_of_the_risk_history_is_todays_risk() -> None:
     # Before the second buy the book holds only AAA: its sector is the largest.
     assert risk.loc[risk["date"] == sessions[5], "largest_sector"].item() == "Energy"
     assert risk["gross_exposure"].iloc[0] > 0 and (risk["var_95_limit_pct"] == 0.01).all()
+
+
+def test_every_session_of_the_risk_history_is_that_days_portfolio_risk() -> None:
+    rng = np.random.default_rng(11)
+    index = pd.bdate_range("2024-01-01", periods=330)
+    path = closes(
+        {s: 80 * np.cumprod(1 + rng.normal(0, 0.012, len(index))) for s in ["AAA", "BBB", "SPY"]},
+        index,
+    )
+    path.iloc[200, 1] = np.nan  # a missing close counts as no move, as in portfolio_risk
+    sessions = index[5:]  # the first sessions have fewer than 20 returns behind them
+    trades = blotter(
+        (sessions[0], "AAA", "BUY", 300, 80.0, 0.0),
+        (sessions[30], "BBB", "BUY", 500, float(path.at[sessions[30], "BBB"]), 0.0),
+        (sessions[150], "AAA", "SELL", 300, float(path.at[sessions[150], "AAA"]), 0.0),
+    )
+    book = replay_by_session(trades, 100_000.0, sessions)
+    curve = equity_curve(book, path, path["SPY"])
+    positions = position_pnl(book, path, pd.Series({"AAA": "Energy"}), curve)
+    risk = risk_by_session(positions, curve, path, "SPY", 0.02).set_index("date")
+    for date in sessions[::7]:
+        today = positions.loc[(positions["date"] == date) & (positions["quantity"] > 0)]
+        expected = portfolio_risk(
+            today, path.loc[:date].iloc[-253:], float(risk.at[date, "equity"]), "SPY"
+        )
+        for key in ("var_95_1d", "gross_exposure", "largest_position_weight", "beta"):
+            assert risk.at[date, key] == pytest.approx(expected[key], rel=1e-9, nan_ok=True), (
+                date,
+                key,
+            )
+        assert risk.at[date, "history_days"] == expected["history_days"]
+        assert risk.at[date, "largest_position"] == expected["largest_position"]
+        assert risk.at[date, "largest_sector"] == ("Energy" if date < sessions[150] else "")
+    assert np.isnan(risk["var_95_1d"].iloc[0]) and risk["history_days"].iloc[0] == 5
