@@ -351,11 +351,16 @@ def recommendation_scorecard(
         [symbols, past["session"].min()],
     )
     detail, summary = score_recommendations(past, bars, market.session())
+    scored = detail.loc[detail["matured"], "hit"].astype(float)
     return Output(
         require_rows(detail, "recommendation_scorecard"),
         metadata={
             "recommendations": len(detail),
             "matured": int(detail["matured"].sum()),
+            # A number on every materialization, so the UI plots the hit rate over time.
+            "hit_rate": MetadataValue.float(float(scored.mean()))
+            if len(scored)
+            else MetadataValue.text("n/a: nothing matured yet"),
             "summary": markdown_preview(summary, 20, floatfmt=".3f"),
         },
     )

@@ -178,6 +178,7 @@ def portfolio_risk(
             if beta == beta
             else MetadataValue.text(str(risk["beta_note"])),
             "largest_position_weight": MetadataValue.float(float(risk["largest_position_weight"])),
+            "gross_exposure": MetadataValue.float(float(risk["gross_exposure"])),
             "history_days": int(risk["history_days"]),
             "preview": markdown_record(risk),
         },
