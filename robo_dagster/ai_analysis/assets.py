@@ -22,6 +22,7 @@ from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
 from robo_dagster.domain.analyst import DATASET_SIGNALS, build_features, score_signals
 from robo_dagster.domain.analyst import strategy_analysis as analyse_strategies
+from robo_dagster.domain.formatting import markdown_table
 from robo_dagster.domain.market_events import answered_events, event_answers
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.review import (
@@ -356,7 +357,7 @@ def recommendation_scorecard(
         metadata={
             "recommendations": len(detail),
             "matured": int(detail["matured"].sum()),
-            "summary": markdown_preview(summary, 20, floatfmt=".3f"),
+            "summary": markdown_preview(summary, 20),
         },
     )
 
@@ -397,11 +398,9 @@ def evening_review(
         [
             report,
             "## P&L by sector",
-            by_sector.to_markdown(index=False, floatfmt=",.2f"),
+            markdown_table(by_sector),
             "## Recommendation scorecard",
-            summary.to_markdown(index=False, floatfmt=".3f")
-            if not summary.empty
-            else "_no matured recommendation yet_",
+            markdown_table(summary, empty="_no matured recommendation yet_"),
         ]
     )
     return Output(

@@ -11,7 +11,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-from dagster import AssetKey, AssetSelection, DagsterInvalidConfigError, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    DagsterInvalidConfigError,
+    materialize,
+)
 
 from robo_dagster.ai_analysis.analysts import LLMBackedAnalyst, RuleBasedAnalyst
 from robo_dagster.automation.event_runs import EventTrigger, coalesced_runs
@@ -20,6 +27,7 @@ from robo_dagster.providers import PaperBroker
 from robo_dagster.providers.llm import LLMAnalyst
 from robo_dagster.resources import build_resources
 from tests.conftest import AS_OF, WATCHLIST, materialize_all
+from tests.monitoring.support import tick
 
 SECRET = "sk-test-secret-value-123"
 AI = [
@@ -219,6 +227,87 @@ def test_a_breached_var_limit_is_a_critical_risk_breach(db: str, tmp_path: Path)
     assert read(db, "select distinct severity from ai_analysis.risk_assessment")[
         "severity"
     ].tolist() == ["CRITICAL"]
+
+
+SECTOR_CHECK = "check:portfolio/portfolio_risk:concentration_within_limit"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "level", "check_severity"),
+    [
+        (0.9, "WARNING", AssetCheckSeverity.WARN),  # near the limit
+        (1.05, "ERROR", AssetCheckSeverity.ERROR),  # past it: the 50.8 % of a 50 % limit
+        (1.3, "CRITICAL", AssetCheckSeverity.ERROR),  # more than 1.2 x the limit
+    ],
+)
+def test_a_sector_breach_has_one_severity_in_brief_assessment_check_and_alert(
+    db: str,
+    tmp_path: Path,
+    instance: DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    ratio: float,
+    level: str,
+    check_severity: AssetCheckSeverity,
+) -> None:
+    risk = read(db, "select largest_sector, largest_sector_weight from portfolio.portfolio_risk")
+    sector, weight = (
+        str(risk["largest_sector"].iloc[0]),
+        float(risk["largest_sector_weight"].iloc[0]),
+    )
+    sample = json.loads(Path("robo_dagster/portfolio/sample_portfolio.json").read_text())
+    # The largest sector at ``ratio`` x its limit; positions far from theirs, so the sector
+    # is the only limit finding.
+    sample["limits"]["max_sector_weight"] = weight / ratio
+    sample["limits"]["max_position_weight"] = 0.9
+    book = tmp_path / "book.json"
+    book.write_text(json.dumps(sample))
+    resources = build_resources(db, as_of=AS_OF, watchlist=WATCHLIST, seed=7)
+    resources["broker"] = PaperBroker(portfolio_file=str(book), market=resources["market"])
+    keys = [["portfolio", "portfolio_risk"], ["ai_analysis", "morning_prep"]]
+    keys.append(["ai_analysis", "risk_assessment"])
+    result = materialize(
+        [*defs.assets, *defs.asset_checks],  # type: ignore[misc]
+        resources=resources,
+        selection=AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success
+
+    brief = read(db, "select * from ai_analysis.morning_prep")
+    limit_rows = brief[brief["section"] == "limit"]
+    assert len(limit_rows) == 1 and sector in limit_rows["detail"].iloc[0]
+    assert limit_rows["severity"].iloc[0] == level
+    detail = str(limit_rows["detail"].iloc[0])
+    book_action = brief[(brief["section"] == "action") & (brief["symbol"] == "")]
+    assert book_action["severity"].tolist() == [level]
+
+    assessment = read(db, "select distinct severity from ai_analysis.risk_assessment")
+    assert assessment["severity"].tolist() == [level]
+    reports = {
+        e.asset_key.path[-1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert f"# Risk assessment: {level}" in str(reports["risk_assessment"]["report"].value)
+    assert detail in str(reports["risk_assessment"]["report"].value)
+
+    check = checks_by_name(result)["concentration_within_limit"]
+    assert not check.passed and check.severity == check_severity
+    assert check.metadata["severity"].value == level
+    assert detail in str(check.description)
+
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", db)
+    monkeypatch.delenv("ROBO_ALERT_WEBHOOK_URL", raising=False)
+    tick(instance)
+    alerts = read(db, "select fingerprint, severity, message from monitoring.alerts")
+    alert = alerts.set_index("fingerprint").loc[SECTOR_CHECK]
+    assert alert["severity"] == level and detail in alert["message"]
+
+    # The brief counts exactly the actions it lists under "Actions".
+    markdown = str(reports["morning_prep"]["report"].value)
+    listed = markdown.split("## Actions")[1].split("##")[0].strip().splitlines()
+    assert f"**Action required**: {len(listed)} item(s)" in markdown
+    assert all(line.startswith("- ") for line in listed)
 
 
 # --------------------------------------------------------------------------- a real LLM endpoint
