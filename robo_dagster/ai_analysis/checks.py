@@ -49,6 +49,9 @@ def recommendations_valid(
                     }
                     | {"signals": json.loads(row["signals"])}
                 )
+                against = json.loads(row["signals_against"])
+                if not isinstance(against, list) or not all(isinstance(t, str) for t in against):
+                    raise ValueError(f"signals_against is not a list of strings: {against!r}")
             except (ValidationError, ValueError, TypeError) as exc:
                 problems.append(f"{row.get('symbol')}: {str(exc).splitlines()[0]}")
         total = float(trade_recommendations["target_weight"].sum())

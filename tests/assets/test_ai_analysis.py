@@ -85,6 +85,15 @@ def db(market_db: str, tmp_path: Path) -> str:
 
 
 def test_rule_based_analysis_end_to_end(db: str) -> None:
+    # A history kept before signals_against (and answers_events) existed.
+    with duckdb.connect(db) as conn:
+        conn.execute("create schema ai_analysis")
+        conn.execute(
+            "create table ai_analysis.recommendation_history (symbol varchar, action varchar, "
+            "target_weight double, current_weight double, confidence double, horizon_days "
+            "bigint, score double, rationale varchar, signals varchar, source varchar, model "
+            "varchar, session timestamp, run_id varchar, recorded_at timestamp)"
+        )
     result = materialize_ai(build_resources(db, as_of=AS_OF, watchlist=WATCHLIST, seed=7))
     assert result.success
     checks = checks_by_name(result)
@@ -99,8 +108,17 @@ def test_rule_based_analysis_end_to_end(db: str) -> None:
     assert 1 <= len(recs) <= 5 and set(recs["source"]) == {"rules"}
     assert recs["confidence"].between(0, 1).all() and "SPY" not in set(recs["symbol"])
     assert all(json.loads(s) for s in recs["signals"])
+    # The signals for a call and those against it, apart (the rationale names both).
+    for row in recs.itertuples():
+        pro, con = json.loads(row.signals), json.loads(row.signals_against)
+        assert set(pro).isdisjoint(con)
+        assert (f"; against: {con[0]}" in row.rationale) if con else "against:" not in row.rationale
+    assert recs["signals_against"].map(json.loads).map(len).sum() > 0
     history = read(db, "select * from ai_analysis.recommendation_history")
     assert len(history) == len(recs)
+    assert history.set_index("symbol")["signals_against"].to_dict() == (
+        recs.set_index("symbol")["signals_against"].to_dict()
+    )
     morning = read(db, "select * from ai_analysis.morning_prep")
     assert morning["requires_action"].dtype == bool and len(morning) > 0
     risk = read(db, "select * from ai_analysis.risk_assessment")
@@ -116,6 +134,11 @@ def test_rule_based_analysis_end_to_end(db: str) -> None:
     materializations = {
         e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()
     }
+    preview = str(
+        materializations[AssetKey(["ai_analysis", "trade_recommendations"])]["preview"].value
+    )
+    header = preview.splitlines()[0]
+    assert "| for " in header and "| against " in header and "e+" not in preview
     assert "report" in materializations[AssetKey(["ai_analysis", "morning_prep"])]
     assert "report" in materializations[AssetKey(["ai_analysis", "evening_review"])]
     # A second run of the same session replaces its history rows instead of adding to them.
@@ -392,7 +415,16 @@ def test_claude_recommendations_are_stored_with_usage(db: str, anthropic_server:
                 "horizon_days": 20,
                 "rationale": "Trend intact, valuation full.",
                 "signals": ["trend +0.4"],
-            }
+            },
+            {
+                "symbol": "GOOGL",
+                "action": "SELL",
+                "target_weight": 0.05,
+                "confidence": 0.6,
+                "horizon_days": 10,
+                "rationale": "Bad news, weak trend, a beat not enough.",
+                "signals": ["news -0.6", "earnings +0.3", "trend -0.5"],
+            },
         ]
     }
     AnthropicStub.script = [(200, message(json.dumps(reply)))]
@@ -400,8 +432,14 @@ def test_claude_recommendations_are_stored_with_usage(db: str, anthropic_server:
     assert result.success
     recs = read(db, "select * from ai_analysis.trade_recommendations")
     assert recs[["symbol", "action", "source", "model"]].values.tolist() == [
-        ["MSFT", "HOLD", "llm", "claude-test"]
+        ["MSFT", "HOLD", "llm", "claude-test"],
+        ["GOOGL", "SELL", "llm", "claude-test"],
     ]
+    # The model lists its drivers in one list: the one that argues against its SELL is
+    # moved apart; its HOLD (no score, so no direction) keeps its list.
+    split = recs.set_index("symbol")[["signals", "signals_against"]].map(json.loads)
+    assert split.loc["GOOGL"].tolist() == [["news -0.6", "trend -0.5"], ["earnings +0.3"]]
+    assert split.loc["MSFT"].tolist() == [["trend +0.4"], []]
     assert checks_by_name(result)["analyst_answered"].passed
     metadata = next(
         e.materialization.metadata
