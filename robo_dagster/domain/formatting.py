@@ -4,8 +4,9 @@ Every report a person reads formats its figures here: the markdown previews in t
 assets' metadata (``robo_dagster.metadata``), the morning brief, the risk assessment,
 the evening review and the recommendations. A dashboard can use the same functions, so
 a figure reads the same wherever it is shown. No function here ever writes scientific
-notation: Python's fixed-point (``f``) formats do not, and percentages are scaled with
-``Decimal``, so even 1e300 is written out in digits.
+notation: every figure is rounded and written with ``Decimal`` in fixed point, so even
+1e300 is written out in digits, and a figure is rounded half up from the decimal it is
+written as (0.0195 reads "2.0 %", not "1.9 %" from the binary float 0.019499...).
 
 The column-name convention (``column_kind``) is decided in this one place:
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from numbers import Integral, Real
 from typing import Literal
 
@@ -136,8 +137,21 @@ def _real(value: object) -> float | None:
         raise TypeError(f"expected a number, got the boolean {value!r}")
     if not isinstance(value, Real | np.number):
         raise TypeError(f"expected a number, got {type(value).__name__} {value!r}")
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     return None if math.isnan(number) else number
+
+
+# Enough digits for any float written out in full (1.8e308 has 309) and its decimals.
+_EXACT = Context(prec=400, rounding=ROUND_HALF_UP)
+
+
+def _fixed(number: float, decimals: int, scale: int = 1) -> str:
+    """``number`` x ``scale`` in fixed point with thousands separators, rounded half up
+    from the decimal the number is written as (0.0195 -> "0.02", 2.675 -> "2.68"): a
+    person rounds what is shown, not the binary float behind it. Never an exponent."""
+    exact = _EXACT.multiply(Decimal(repr(number)), Decimal(scale))
+    rounded = exact.quantize(Decimal(1).scaleb(-decimals), context=_EXACT)
+    return format(rounded, ",f")
 
 
 def _non_finite(number: float) -> str:
@@ -165,9 +179,8 @@ def format_percent(
         return missing
     if not math.isfinite(number):
         return _non_finite(number) + PERCENT_SIGN
-    # Decimal, not float: x 100 must not overflow, and 'f' never writes an exponent.
-    text = format(Decimal(number) * 100, f",.{decimals}f")
-    return _signed(text, signed) + PERCENT_SIGN
+    # Decimal, not float: x 100 must not overflow.
+    return _signed(_fixed(number, decimals, 100), signed) + PERCENT_SIGN
 
 
 def format_percent_points(
@@ -179,7 +192,7 @@ def format_percent_points(
         return missing
     if not math.isfinite(number):
         return _non_finite(number) + PERCENT_SIGN
-    return _signed(format(number, f",.{decimals}f"), signed) + PERCENT_SIGN
+    return _signed(_fixed(number, decimals), signed) + PERCENT_SIGN
 
 
 def format_money(
@@ -191,7 +204,7 @@ def format_money(
         return missing
     if not math.isfinite(number):
         return _non_finite(number)
-    return _signed(format(number, f",.{decimals}f"), signed)
+    return _signed(_fixed(number, decimals), signed)
 
 
 def format_count(value: object, *, missing: str = MISSING) -> str:
@@ -202,8 +215,8 @@ def format_count(value: object, *, missing: str = MISSING) -> str:
     if not math.isfinite(number):
         return _non_finite(number)
     if isinstance(value, Integral | np.integer):
-        return format(int(value), ",d")  # type: ignore[arg-type]
-    return format(number, ",.0f")
+        return format(int(value), ",d")
+    return _unsigned_zero(_fixed(number, 0))
 
 
 def format_number(
@@ -222,12 +235,12 @@ def format_number(
     if not math.isfinite(number):
         return _non_finite(number)
     if isinstance(value, Integral | np.integer):
-        return _signed(format(int(value), ",d"), signed)  # type: ignore[arg-type]
+        return _signed(format(int(value), ",d"), signed)
     if number == 0:
         return _signed("0", signed)
     magnitude = math.floor(math.log10(abs(number)))
     decimals = min(max(significant - 1 - magnitude, 0), MAX_DECIMALS)
-    text = format(number, f",.{decimals}f")
+    text = _fixed(number, decimals)
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return _signed(text, signed)
