@@ -557,6 +557,18 @@ def split_signal_tags(tags: list[str], direction: int) -> tuple[list[str], list[
     return [t for t in tags if t not in against], against
 
 
+def _tag_list(text: object, symbol: object) -> list[str]:
+    """A stored ``signals`` cell (a JSON list of tags) as a list; anything else raises
+    and names the recommendation."""
+    try:
+        tags = json.loads(str(text))
+    except ValueError:
+        tags = None
+    if not isinstance(tags, list):
+        raise ValueError(f"{symbol}: signals must be a JSON list of tags, got {text!r}")
+    return [str(tag) for tag in tags]
+
+
 def with_signals_against(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with a ``signals_against`` column: unchanged when it has one, otherwise
     each row's ``signals`` split by ``split_signal_tags`` (an LLM, or any analyst that
@@ -564,12 +576,13 @@ def with_signals_against(frame: pd.DataFrame) -> pd.DataFrame:
     if "signals_against" in frame.columns:
         return frame
     parts = [
-        split_signal_tags(
-            [str(t) for t in json.loads(tags)],
-            signal_direction(str(action), float(score)),
-        )
-        for tags, action, score in zip(
-            frame["signals"], frame["action"], frame["score"].astype(float), strict=True
+        split_signal_tags(_tag_list(tags, symbol), signal_direction(str(action), float(score)))
+        for tags, action, score, symbol in zip(
+            frame["signals"],
+            frame["action"],
+            frame["score"].astype(float),
+            frame["symbol"],
+            strict=True,
         )
     ]
     return frame.assign(
@@ -585,7 +598,10 @@ def recommendation_overview(frame: pd.DataFrame) -> pd.DataFrame:
     rows = with_signals_against(frame)
 
     def joined(column: str) -> list[str]:
-        return [", ".join(json.loads(tags)) or "none" for tags in rows[column]]
+        return [
+            ", ".join(_tag_list(tags, symbol)) or "none"
+            for tags, symbol in zip(rows[column], rows["symbol"], strict=True)
+        ]
 
     columns = ["symbol", "action", "target_weight", "current_weight", "confidence"]
     return rows[[*columns, "horizon_days"]].assign(

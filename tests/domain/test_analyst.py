@@ -528,6 +528,7 @@ def test_tags_of_another_analyst_are_split_by_their_sign() -> None:
     )
     llm = pd.DataFrame(
         {
+            "symbol": ["GOOGL", "MSFT"],
             "action": ["SELL", "HOLD"],
             "score": [float("nan"), float("nan")],
             "signals": [json.dumps(["trend -0.40", "earnings +0.30"]), json.dumps(["news +0.1"])],
@@ -538,6 +539,10 @@ def test_tags_of_another_analyst_are_split_by_their_sign() -> None:
     assert split["signals_against"].map(json.loads).tolist() == [["earnings +0.30"], []]
     # Rows that carry their own split are left as they are.
     assert with_signals_against(split).equals(split)
+    # A signals cell that is no JSON list is refused, naming the recommendation.
+    broken = llm.assign(symbol=["AAA", "BBB"], signals=["momentum +0.6", "[]"])
+    with pytest.raises(ValueError, match="AAA: signals must be a JSON list of tags"):
+        with_signals_against(broken)
 
 
 def test_unheld_symbol_is_never_sold(market: pd.DataFrame) -> None:
