@@ -31,13 +31,16 @@ def _bounded(markdown: str) -> MetadataValue:
     return MetadataValue.md(markdown)
 
 
-def markdown_preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
+def markdown_preview(
+    frame: pd.DataFrame, rows: int = 10, floatfmt: str | None = None
+) -> MetadataValue:
     """The first ``rows`` rows of ``frame`` as a markdown table of formatted cells, each
-    cell bounded."""
+    cell bounded. ``floatfmt`` (fixed point, e.g. ",.3f") formats the plain numbers;
+    weights, percentages and money follow their column names whatever it says."""
     if frame.empty:
         return MetadataValue.md("_no rows_")
     head = frame.head(rows)
-    cells = format_frame(head).map(_short)
+    cells = format_frame(head, floatfmt).map(_short)
     # The cells are strings already; tabulate would re-parse "1,234.50" as a number.
     return _bounded(
         cells.to_markdown(index=False, disable_numparse=True, colalign=column_alignment(head))

@@ -365,7 +365,7 @@ def recommendation_scorecard(
         metadata={
             "recommendations": len(detail),
             "matured": int(detail["matured"].sum()),
-            "summary": markdown_preview(summary, 20),
+            "summary": markdown_preview(summary, 20, floatfmt=".3f"),
         },
     )
 

@@ -246,9 +246,21 @@ def format_number(
     return _signed(text, signed)
 
 
-def format_value(column: str, value: object) -> str:
+def _check_float_format(float_format: str | None) -> None:
+    """Only fixed-point specs (",.3f"): "g" or "e" would write 1.198e+06."""
+    if float_format is not None and not float_format.endswith("f"):
+        raise ValueError(
+            f"float_format {float_format!r} must be a fixed-point spec such as ',.3f' "
+            "(a 'g' or 'e' spec writes scientific notation)"
+        )
+
+
+def format_value(column: str, value: object, float_format: str | None = None) -> str:
     """One cell as a person reads it: numbers by ``column_kind(column)``, dates as
-    dates, text as it is, missing values as "n/a"."""
+    dates, text as it is, missing values as "n/a". ``float_format`` (a fixed-point
+    spec such as ",.3f") replaces the four significant digits of plain non-integer
+    numbers; percentages and money keep their own format."""
+    _check_float_format(float_format)
     if value is None or value is pd.NA or value is pd.NaT:
         return MISSING
     if isinstance(value, bool | np.bool_):
@@ -266,15 +278,20 @@ def format_value(column: str, value: object) -> str:
             return format_percent_points(value)
         if kind == "money":
             return format_money(value)
+        if float_format is not None and not isinstance(value, Integral | np.integer):
+            return _unsigned_zero(format(float(value), float_format))
         return format_number(value)
     return str(value)
 
 
-def format_frame(frame: pd.DataFrame) -> pd.DataFrame:
+def format_frame(frame: pd.DataFrame, float_format: str | None = None) -> pd.DataFrame:
     """``frame`` with every cell formatted by ``format_value`` (strings, same shape)."""
+    _check_float_format(float_format)
     return pd.DataFrame(
         {
-            column: [format_value(str(column), value) for value in frame[column].tolist()]
+            column: [
+                format_value(str(column), value, float_format) for value in frame[column].tolist()
+            ]
             for column in frame.columns
         },
         index=frame.index,

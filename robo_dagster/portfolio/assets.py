@@ -130,7 +130,7 @@ def portfolio_pnl(account_balances: pd.DataFrame, positions: pd.DataFrame) -> Ou
     return Output(
         frame,
         metadata={k: MetadataValue.float(float(v)) for k, v in summary.items()}
-        | {"preview": markdown_preview(frame, 1)},
+        | {"preview": markdown_preview(frame, 1, floatfmt=",.2f")},
     )
 
 

@@ -178,3 +178,12 @@ def test_the_metadata_previews_read_like_the_reports() -> None:
     )
     assert "| equity | 1,482,000.00 |" in record
     assert "| var_95_1d_pct | 2.0 % |" in record and "| beta | 1.04 |" in record
+
+
+def test_a_fixed_point_format_applies_to_plain_numbers_only() -> None:
+    summary = pd.DataFrame({"group": ["BUY"], "count": [12], "hit_rate": [0.5833], "score": [0.4]})
+    preview = str(markdown_preview(summary, floatfmt=".3f").value)
+    cells = [c.strip() for c in preview.splitlines()[2].strip("|").split("|")]
+    assert cells == ["BUY", "12", "58.3 %", "0.400"]
+    with pytest.raises(ValueError, match="fixed-point spec"):
+        markdown_preview(summary, floatfmt=",.4g")
