@@ -68,12 +68,12 @@ def test_money_has_thousands_separators_and_reads_back(value: float) -> None:
 
 @given(value=st.floats(min_value=-1e9, max_value=1e9, allow_nan=False))
 def test_a_plain_number_keeps_four_significant_digits(value: float) -> None:
-    text = format_number(value)
-    shown = float(text.replace(",", ""))
-    if abs(value) >= 1e-3:
-        assert math.isclose(shown, value, rel_tol=5e-4, abs_tol=5e-7)
+    shown = Decimal(format_number(value).replace(",", ""))
+    written = Decimal(repr(value))
+    if abs(value) >= 1e-3:  # half a unit of the fourth significant digit
+        assert abs(shown - written) <= Decimal(5) * Decimal(10) ** (written.adjusted() - 4)
     else:  # at most six decimals
-        assert abs(shown - value) <= 5e-7
+        assert abs(shown - written) <= Decimal("0.0000005")
 
 
 def test_the_examples_a_trader_reads() -> None:
