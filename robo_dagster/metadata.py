@@ -1,5 +1,7 @@
 """Metadata a person wants to see in the UI: a markdown preview of a frame.
 
+Every number is formatted by its column's name (``domain.formatting``): weights and
+other fractions as "50.8 %", money as "1,198,345.67", never in scientific notation.
 Previews are bounded: a cell shows at most ``MAX_CELL_CHARS`` characters and a preview
 at most ``MAX_PREVIEW_CHARS``, so a 10 MB field in a source never becomes 40 MB of event
 log (every materialization stores its metadata).
@@ -11,6 +13,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 from dagster import MetadataValue
+
+from robo_dagster.domain.formatting import column_alignment, format_frame, format_value
 
 MAX_CELL_CHARS = 120
 MAX_PREVIEW_CHARS = 20_000
@@ -27,22 +31,28 @@ def _bounded(markdown: str) -> MetadataValue:
     return MetadataValue.md(markdown)
 
 
-def markdown_preview(frame: pd.DataFrame, rows: int = 10, floatfmt: str = ",.4g") -> MetadataValue:
-    """The first ``rows`` rows of ``frame`` as a markdown table, each cell bounded."""
+def markdown_preview(
+    frame: pd.DataFrame, rows: int = 10, floatfmt: str | None = None
+) -> MetadataValue:
+    """The first ``rows`` rows of ``frame`` as a markdown table of formatted cells, each
+    cell bounded. ``floatfmt`` (fixed point, e.g. ",.3f") formats the plain numbers;
+    weights, percentages and money follow their column names whatever it says."""
     if frame.empty:
         return MetadataValue.md("_no rows_")
     head = frame.head(rows)
-    text_columns = head.select_dtypes(exclude="number").columns
-    head = head.assign(**{c: head[c].map(_short) for c in text_columns})
-    return _bounded(head.to_markdown(index=False, floatfmt=floatfmt))
+    cells = format_frame(head, floatfmt).map(_short)
+    # The cells are strings already; tabulate would re-parse "1,234.50" as a number.
+    return _bounded(
+        cells.to_markdown(index=False, disable_numparse=True, colalign=column_alignment(head))
+    )
 
 
 def markdown_record(record: Mapping[str, object]) -> MetadataValue:
-    """One record (a one-row table) as a two-column markdown table of field and value."""
+    """One record (a one-row table) as a two-column markdown table of field and value,
+    each value formatted by its field's name."""
     lines = ["| field | value |", "|---|---|"]
     for key, value in record.items():
-        shown = f"{value:,.4g}" if isinstance(value, float) else _short(value)
-        lines.append(f"| {_short(key)} | {shown} |")
+        lines.append(f"| {_short(key)} | {_short(format_value(str(key), value))} |")
     return _bounded("\n".join(lines))
 
 

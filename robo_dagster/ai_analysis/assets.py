@@ -20,8 +20,15 @@ from robo_dagster.ai_analysis.analysts import Analyst
 from robo_dagster.asset_defaults import group_asset, upstream, with_its_asset
 from robo_dagster.domain import calendar
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, RecommendationRequest
-from robo_dagster.domain.analyst import DATASET_SIGNALS, build_features, score_signals
+from robo_dagster.domain.analyst import (
+    DATASET_SIGNALS,
+    build_features,
+    recommendation_overview,
+    score_signals,
+    with_signals_against,
+)
 from robo_dagster.domain.analyst import strategy_analysis as analyse_strategies
+from robo_dagster.domain.formatting import markdown_table
 from robo_dagster.domain.market_events import answered_events, event_answers
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.review import (
@@ -195,7 +202,8 @@ def trade_recommendations(
     analysis_features: pd.DataFrame,
 ):
     """BUY / SELL / HOLD per symbol with target weight, confidence in [0, 1], horizon,
-    rationale and the signals that drove it, sized within the desk's limits (max
+    rationale, the signals for it (``signals``) and those against it
+    (``signals_against``), sized within the desk's limits (max
     position weight, cash floor). ``answers_events`` names the market events on the
     symbol that the run answers (an event run's config), "" for none. Since two event
     runs may replace this table one after the other, every event's answer is also kept
@@ -213,9 +221,10 @@ def trade_recommendations(
         cash_floor_pct=limits["cash_floor_pct"],
     )
     session = pd.Timestamp(market.session())
-    frame = require_rows(output.frame, "trade_recommendations").assign(session=session)[
-        RECOMMENDATION_COLUMNS
-    ]
+    # An analyst that lists its drivers in one list (an LLM) gets them split for/against.
+    frame = with_signals_against(require_rows(output.frame, "trade_recommendations")).assign(
+        session=session
+    )[RECOMMENDATION_COLUMNS]
     frame = frame.assign(
         answers_events=answered_events(frame["symbol"], config.event_ids, config.event_symbols)
     )
@@ -229,12 +238,7 @@ def trade_recommendations(
             "risk_tolerance": request.risk_tolerance,
             "recommendations": len(frame),
             "events_answered": len(config.event_ids),
-            "preview": markdown_preview(
-                frame[
-                    ["symbol", "action", "target_weight", "confidence", "horizon_days", "rationale"]
-                ],
-                20,
-            ),
+            "preview": markdown_preview(recommendation_overview(frame), 20),
         },
     )
     yield AssetCheckResult(
@@ -279,9 +283,14 @@ def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str)
         conn.execute("create schema if not exists ai_analysis")
         conn.register("history", history)
         conn.execute(f"create table if not exists {HISTORY_TABLE} as select * from history limit 0")
-        # A history kept before answers_events existed gains the column (empty: none).
+        # A history kept before answers_events / signals_against existed gains the
+        # column (empty: none).
         conn.execute(
             f"alter table {HISTORY_TABLE} add column if not exists answers_events varchar default ''"
+        )
+        conn.execute(
+            f"alter table {HISTORY_TABLE} add column if not exists signals_against varchar "
+            "default '[]'"
         )
         conn.begin()
         conn.execute(f"delete from {HISTORY_TABLE} where session = ?", [frame["session"].iloc[0]])
@@ -402,11 +411,9 @@ def evening_review(
         [
             report,
             "## P&L by sector",
-            by_sector.to_markdown(index=False, floatfmt=",.2f"),
+            markdown_table(by_sector),
             "## Recommendation scorecard",
-            summary.to_markdown(index=False, floatfmt=".3f")
-            if not summary.empty
-            else "_no matured recommendation yet_",
+            markdown_table(summary, empty="_no matured recommendation yet_"),
         ]
     )
     return Output(

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from robo_dagster.ai_analysis.assets import evening_review, risk_assessment, trade_recommendations
 from robo_dagster.asset_defaults import with_its_asset
 from robo_dagster.domain.analysis_models import RECOMMENDATION_COLUMNS, Recommendation
+from robo_dagster.domain.formatting import format_percent
 from robo_dagster.domain.review import reconcile_review
 from robo_dagster.providers import BrokerProvider
 
@@ -49,6 +50,9 @@ def recommendations_valid(
                     }
                     | {"signals": json.loads(row["signals"])}
                 )
+                against = json.loads(row["signals_against"])
+                if not isinstance(against, list) or not all(isinstance(t, str) for t in against):
+                    raise ValueError(f"signals_against is not a list of strings: {against!r}")
             except (ValidationError, ValueError, TypeError) as exc:
                 problems.append(f"{row.get('symbol')}: {str(exc).splitlines()[0]}")
         total = float(trade_recommendations["target_weight"].sum())
@@ -118,7 +122,10 @@ def risk_breach(risk_assessment: pd.DataFrame) -> AssetCheckResult:
     return AssetCheckResult(
         passed=severity != "CRITICAL",
         severity=AssetCheckSeverity.ERROR,
-        description=f"severity {severity}; worst scenario {worst['scenario']}: {worst['loss_pct']:.2%} of equity",
+        description=(
+            f"severity {severity}; worst scenario {worst['scenario']}: "
+            f"{format_percent(worst['loss_pct'], 2)} of equity"
+        ),
         metadata={"severity": severity},
     )
 

@@ -41,7 +41,9 @@ FEATURE_COLUMNS: list[str] = [
     "atm_iv",
 ]
 
-# The stored recommendation rows (``ai_analysis.trade_recommendations``).
+# The stored recommendation rows (``ai_analysis.trade_recommendations``). ``signals`` and
+# ``signals_against`` are JSON lists of tags ("momentum +0.62"): the signals that push the
+# way the action points, and those that push the other way.
 RECOMMENDATION_COLUMNS: list[str] = [
     "symbol",
     "action",
@@ -52,6 +54,7 @@ RECOMMENDATION_COLUMNS: list[str] = [
     "score",
     "rationale",
     "signals",
+    "signals_against",
     "source",
     "model",
     "session",

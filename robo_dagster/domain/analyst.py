@@ -12,8 +12,9 @@ Three steps, each a whole-table operation over every symbol at once:
    earnings, a folder may have no news) is left out, and the weights are renormalised
    over the signals present.
 3. ``recommend`` maps scores to BUY / SELL / HOLD with a risk profile, sizes the
-   target weights within the desk's limits, and explains each recommendation with its
-   strongest signals. ``strategy_analysis`` reads the same signals as four strategies.
+   target weights within the desk's limits, and explains each recommendation with the
+   strongest signals for it and, apart, those against it. ``strategy_analysis`` reads
+   the same signals as four strategies.
 
 The same input always gives the same output: sorts are stable and ties go to the symbol.
 Nothing here knows Dagster; the assets feed it the DuckDB tables.
@@ -34,6 +35,7 @@ from robo_dagster.domain.analysis_models import (
     RECOMMENDATION_COLUMNS,
     RecommendationRequest,
 )
+from robo_dagster.domain.formatting import format_percent, format_percent_points
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -487,18 +489,22 @@ def _fmt(value: float, spec: str) -> str:
     return "n/a" if not np.isfinite(value) else format(value, spec)
 
 
+def _pct(value: float, decimals: int = 1) -> str:
+    return format_percent(value, decimals, signed=True)
+
+
 def _signal_detail(name: str, row: pd.Series) -> str:
     """The facts behind one signal, in words a trader reads."""
     if name == "momentum":
-        return f"20-day return {_fmt(row['return_20d'], '+.1%')}"
+        return f"20-day return {_pct(row['return_20d'])}"
     if name == "rsi":
         return f"RSI {_fmt(row['rsi_14'], '.0f')}"
     if name == "macd":
         return f"MACD histogram {_fmt(row['macd_hist'], '+.2f')}"
     if name == "trend":
         return (
-            f"close {_fmt(row['close_vs_sma_50'], '+.1%')} vs SMA 50, "
-            f"{_fmt(row['close_vs_sma_200'], '+.1%')} vs SMA 200"
+            f"close {_pct(row['close_vs_sma_50'])} vs SMA 50, "
+            f"{_pct(row['close_vs_sma_200'])} vs SMA 200"
         )
     if name == "news":
         count = int(row["news_count"])
@@ -507,41 +513,154 @@ def _signal_detail(name: str, row: pd.Series) -> str:
             f"headline{'s' if count != 1 else ''}, top impact {_fmt(row['max_news_impact'], '.2f')}"
         )
     if name == "earnings":
-        return f"last EPS surprise {_fmt(row['earnings_surprise_pct'], '+.1f')}%"
+        return (
+            f"last EPS surprise {format_percent_points(row['earnings_surprise_pct'], signed=True)}"
+        )
     if name == "valuation":
-        return f"P/E {_fmt(row['pe_ratio'], '.1f')}, {_fmt(row['pe_vs_sector'], '+.0%')} vs sector"
+        return f"P/E {_fmt(row['pe_ratio'], '.1f')}, {_pct(row['pe_vs_sector'], 0)} vs sector"
     return (
         f"put/call {_fmt(row['put_call_volume_ratio'], '.2f')}, "
         f"25d skew {_fmt(row['skew_25d'] * 100, '.1f')} vol pts"
     )
 
 
+def signal_direction(action: str, score: float) -> int:
+    """Which way a recommendation points: +1 for a BUY, -1 for a SELL, and for a HOLD
+    the sign of its score (0 when the score is 0 or unknown, as an LLM's is)."""
+    if action == "BUY":
+        return 1
+    if action == "SELL":
+        return -1
+    return int(np.sign(score)) if np.isfinite(score) else 0
+
+
+def _tag_sign(tag: str) -> int:
+    """The sign of the number a signal tag ends with: "rsi -0.74" -> -1, and "+0.00" /
+    "-0.00" keep the sign they were written with (a push too small to round away from 0);
+    0 for a tag without a number."""
+    last = (str(tag).split() or [""])[-1]
+    try:
+        value = float(last)
+    except ValueError:
+        return 0
+    if value != 0:
+        return 1 if value > 0 else -1
+    return -1 if last.startswith("-") else 1 if last.startswith("+") else 0
+
+
+def split_signal_tags(tags: list[str], direction: int) -> tuple[list[str], list[str]]:
+    """``tags`` (e.g. ``["momentum +0.62", "rsi -0.74"]``) split into those for a
+    recommendation pointing ``direction`` and those against it, each in the given order.
+    A tag is against when its number has the opposite sign; one without a number, or a
+    recommendation without a direction, leaves the tag where the analyst put it (for)."""
+    against = [t for t in tags if direction * _tag_sign(t) < 0]
+    return [t for t in tags if t not in against], against
+
+
+def _tag_list(text: object, symbol: object) -> list[str]:
+    """A stored ``signals`` cell (a JSON list of tags) as a list; anything else raises
+    and names the recommendation."""
+    try:
+        tags = json.loads(str(text))
+    except ValueError:
+        tags = None
+    if not isinstance(tags, list):
+        raise ValueError(f"{symbol}: signals must be a JSON list of tags, got {text!r}")
+    return [str(tag) for tag in tags]
+
+
+def with_signals_against(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``signals_against`` column: unchanged when it has one, otherwise
+    each row's ``signals`` split by ``split_signal_tags`` (an LLM, or any analyst that
+    lists its drivers in one list, gets the same two lists as the rules)."""
+    if "signals_against" in frame.columns:
+        return frame
+    parts = [
+        split_signal_tags(_tag_list(tags, symbol), signal_direction(str(action), float(score)))
+        for tags, action, score, symbol in zip(
+            frame["signals"],
+            frame["action"],
+            frame["score"].astype(float),
+            frame["symbol"],
+            strict=True,
+        )
+    ]
+    return frame.assign(
+        signals=[json.dumps(pro) for pro, _ in parts],
+        signals_against=[json.dumps(con) for _, con in parts],
+    )
+
+
+def recommendation_overview(frame: pd.DataFrame) -> pd.DataFrame:
+    """Recommendation rows as a person scans them: symbol, action, target and current
+    weight, confidence, horizon, then the signals ``for`` and ``against`` the call (the
+    JSON lists joined with commas; "none" when empty) and the rationale."""
+    rows = with_signals_against(frame)
+
+    def joined(column: str) -> list[str]:
+        return [
+            ", ".join(_tag_list(tags, symbol)) or "none"
+            for tags, symbol in zip(rows[column], rows["symbol"], strict=True)
+        ]
+
+    columns = ["symbol", "action", "target_weight", "current_weight", "confidence"]
+    return rows[[*columns, "horizon_days"]].assign(
+        **{"for": joined("signals"), "against": joined("signals_against")},
+        rationale=rows["rationale"],
+    )
+
+
+def _drivers(described: list[str], against: list[str]) -> str:
+    """The rationale's middle: the strongest signals for the call, then those against."""
+    if not described and not against:
+        return "no signal has data"
+    if not described:
+        text = "no signal points this way"
+    elif len(described) == 1:
+        text = f"the strongest signal for it is {described[0]}"
+    else:
+        text = f"the strongest signals for it are {', '.join(described[:-1])} and {described[-1]}"
+    if against:
+        text += f"; against: {', '.join(against)}"
+    return text
+
+
 def _explain(
     row: pd.Series, scored: pd.Series, note: str, not_provided: Collection[str] = ()
-) -> tuple[str, str]:
-    """Rationale sentence and JSON signal list of one recommendation."""
+) -> tuple[str, str, str]:
+    """Rationale sentence and the JSON lists of signals for and against one recommendation.
+
+    A signal is *for* the call when it pushes the way the call points
+    (``signal_direction``), *against* it when it pushes the other way; each list is sorted
+    by absolute contribution and the rationale names the three strongest of each. A
+    signal at exactly 0 pushes neither way and is in neither list."""
     names = list(SIGNAL_WEIGHTS)
     values = np.array([scored[n] for n in names], dtype=float)
     contrib = np.abs(np.nan_to_num(values) * np.array([SIGNAL_WEIGHTS[n] for n in names]))
     # Stable sort on -|contribution| keeps SIGNAL_WEIGHTS order among ties.
     order = [i for i in np.argsort(-contrib, kind="stable") if np.isfinite(values[i])]
-    tags = [f"{names[i]} {values[i]:+.2f}" for i in order]
-    strongest = [f"{tags[k]} ({_signal_detail(names[i], row)})" for k, i in enumerate(order[:3])]
-    if not strongest:
-        drivers = "no signal has data"
-    elif len(strongest) == 1:
-        drivers = f"the strongest signal is {strongest[0]}"
-    else:
-        drivers = "the strongest signals are " + ", ".join(strongest[:-1])
-        drivers += f" and {strongest[-1]}"
+    direction = signal_direction(str(row["action"]), float(scored["score"]))
+    if direction:
+        pro = [i for i in order if values[i] * direction > 0]
+        con = [i for i in order if values[i] * direction < 0]
+    else:  # a HOLD at a score of exactly 0 points nowhere: every driver is listed
+        pro, con = [i for i in order if values[i] != 0], []
+
+    def tag(i: int) -> str:
+        return f"{names[i]} {values[i]:+.2f}"
+
+    def described(indices: list[int]) -> list[str]:
+        return [f"{tag(i)} ({_signal_detail(names[i], row)})" for i in indices[:3]]
+
     absent = [
         n
         for n, v in zip(names, values, strict=True)
         if not np.isfinite(v) and n not in not_provided
     ]
+    drivers = _drivers(described(pro), described(con)) if order else "no signal has data"
     text = (
         f"{row['action']} {row['symbol']}: {drivers}; score {scored['score']:+.2f} "
-        f"with {scored['coverage']:.0%} of the signal weight covered"
+        f"with {format_percent(scored['coverage'], 0)} of the signal weight covered"
     )
     if absent:
         text += f" (no data for {', '.join(absent)})"
@@ -551,7 +670,7 @@ def _explain(
             "renormalised over the other signals"
         )
     text += f". {note}"
-    return text, json.dumps(tags)
+    return text, json.dumps([tag(i) for i in pro]), json.dumps([tag(i) for i in con])
 
 
 def recommend(
@@ -585,9 +704,13 @@ def recommend(
       strength of the score and with the share of the signals that had data.
     * ``horizon_days`` follows the signal with the largest contribution
       (``SIGNAL_HORIZON_DAYS``: momentum/trend 20, RSI 5, events 10, valuation 60).
-    * ``rationale`` names the two or three strongest signals with their values;
-      ``signals`` is a JSON list such as ``["momentum +0.62", "news -0.40"]`` sorted by
-      absolute contribution (signals without data are left out).
+    * ``rationale`` names the three strongest signals *for* the call with their values,
+      then the strongest *against* it ("against: rsi -0.74 (RSI 72)"). ``signals`` is a
+      JSON list of the signals that push the way the call points (``signal_direction``:
+      up for a BUY, down for a SELL, the score's way for a HOLD), such as
+      ``["momentum +0.62", "news +0.40"]``, and ``signals_against`` those that push the
+      other way, each sorted by absolute contribution (signals without data, or at 0,
+      are in neither).
 
     Columns: ``RECOMMENDATION_COLUMNS`` without ``source``, ``model`` and ``session``.
     """
@@ -613,7 +736,7 @@ def recommend(
     target = np.where(action == "SELL", sell_target, np.where(action == "BUY", buy_target, current))
     note = np.where(
         over_limit & ~wants_sell,
-        f"Trimmed to the {limit:.0%} position limit.",
+        f"Trimmed to the {format_percent(limit, 0)} position limit.",
         "",
     ).astype(object)
     eligible = ~benchmark & (held | (action == "BUY"))
@@ -639,7 +762,8 @@ def recommend(
     if factor < 1.0:
         note = np.where(
             is_buy & ~too_small,
-            f"Buy size scaled to {factor:.0%} to keep the {cash_floor_pct:.0%} cash floor.",
+            f"Buy size scaled to {format_percent(factor, 0)} to keep the "
+            f"{format_percent(cash_floor_pct, 0)} cash floor.",
             note,
         )
         note = np.where(too_small, "Buy signal, but no room above the cash floor.", note)
@@ -665,7 +789,7 @@ def recommend(
         }
     )
     sizing = [
-        f"Target {t:.1%} from {c:.1%}. {n}".strip()
+        f"Target {format_percent(t)} from {format_percent(c)}. {n}".strip()
         for t, c, n in zip(out["target_weight"], out["current_weight"], note[idx], strict=True)
     ]
     # Words are built per returned row (at most 20), after the vectorized decisions.
@@ -674,8 +798,9 @@ def recommend(
     explained = [
         _explain(facts.iloc[k], scores.iloc[i], sizing[k], not_provided) for k, i in enumerate(idx)
     ]
-    out["rationale"] = [text for text, _ in explained]
-    out["signals"] = [tags for _, tags in explained]
+    out["rationale"] = [text for text, _, _ in explained]
+    out["signals"] = [pro for _, pro, _ in explained]
+    out["signals_against"] = [con for _, _, con in explained]
     return out.loc[:, _RECOMMEND_OUTPUT]
 
 

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from enum import IntEnum
 from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# One scale for alerts, checks and reports (``domain.severity``); importers keep using
+# ``alerts.Severity``.
+from robo_dagster.domain.severity import Severity as Severity
 
 SCHEMA = "monitoring"
 TABLE = f"{SCHEMA}.alerts"
@@ -39,31 +42,6 @@ MAX_MESSAGE_CHARS = 1000
 
 Source = Literal["check", "run", "threshold", "system"]
 RaiseStatus = Literal["new", "escalated", "updated", "stale"]
-
-
-class Severity(IntEnum):
-    """How bad an alert is; the integer values order them, DuckDB stores the name."""
-
-    INFO = 10
-    WARNING = 20
-    ERROR = 30
-    CRITICAL = 40
-
-    def __str__(self) -> str:
-        return self.name
-
-    @classmethod
-    def parse(cls, value: str | Severity) -> Severity:
-        """A severity from its name (any case); an unknown name raises and lists the valid ones."""
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            name = value.strip().upper()
-            if name in cls.__members__:
-                return cls[name]
-        raise ValueError(
-            f"unknown alert severity {value!r}; expected one of {', '.join(cls.__members__)}"
-        )
 
 
 class Alert(BaseModel):

@@ -20,9 +20,11 @@ was never saved replays into an unchanged table (see ``alerts``).
 
 What raises and resolves what:
 
-- a failed check: ``check:<asset>:<check>``; WARN is WARNING, ERROR is ERROR, a blocking
-  ERROR check or the seed's risk breach (``risk_breach``) is CRITICAL. A passing evaluation
-  of the same check resolves it.
+- a failed check: ``check:<asset>:<check>``, at the desk level the check recorded in its
+  ``severity`` metadata (the limit checks do: a sector at 50.8 % of a 50 % limit is ERROR
+  in the check, the alert and the reports). A check without one: WARN is WARNING, ERROR
+  is ERROR, a blocking ERROR check or the seed's risk breach (``risk_breach``) is
+  CRITICAL. A passing evaluation of the same check resolves it.
 - a failed run: ``run:<job>``, ERROR (CRITICAL at ``dagster/priority`` 10 or more). One open
   alert per failing job: repeated failures move its ``last_seen`` and ``run_id``, so a job
   that fails every 15 minutes is one alert, not one per run. Each failed step:
@@ -66,6 +68,7 @@ from dagster import (
 )
 
 from robo_dagster import redaction, settings
+from robo_dagster.check_severity import severity_from_metadata
 from robo_dagster.monitoring.alerts import (
     MAX_MESSAGE_CHARS,
     Alert,
@@ -169,7 +172,17 @@ def _priority(tags: Mapping[str, str]) -> int | None:
 
 
 def check_severity(evaluation: AssetCheckEvaluation) -> Severity:
-    """A failed check's alert severity: the risk breach and blocking ERROR checks are CRITICAL."""
+    """A failed check's alert severity: the desk level the check recorded (``severity``
+    metadata, ``check_severity.graded_check_result``) when it has one; otherwise the risk
+    breach and blocking ERROR checks are CRITICAL, ERROR is ERROR and WARN is WARNING."""
+    try:
+        recorded = severity_from_metadata(evaluation.metadata)
+    except ValueError:
+        # One check's malformed metadata must not stop the sensor: the alert falls back
+        # to Dagster's severity, and its message quotes the bad value (``_check_action``).
+        recorded = None
+    if recorded is not None:
+        return recorded
     key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
     if key in CRITICAL_CHECKS:
         return Severity.CRITICAL
@@ -189,6 +202,10 @@ def _check_action(
     kind = "blocking check" if evaluation.blocking else "check"
     where = f" (partition {evaluation.partition})" if evaluation.partition else ""
     detail = _first_line(evaluation.description)
+    try:
+        severity_from_metadata(evaluation.metadata)
+    except ValueError as exc:
+        detail = f"{detail} [{exc}]" if detail else str(exc)
     alert = Alert(
         fingerprint=fingerprint,
         severity=check_severity(evaluation),

@@ -1,4 +1,8 @@
-"""Checks of the ``portfolio`` group: reconciliation and the desk's risk limits."""
+"""Checks of the ``portfolio`` group: reconciliation and the desk's risk limits.
+
+The limit checks grade a breach with the one table of ``domain.severity``, through the
+same ``limit_checks`` rows as the morning brief and the risk assessment, so the check,
+its alert and the reports name the same level and the same sentence."""
 
 import datetime as dt
 
@@ -6,7 +10,11 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
 
 from robo_dagster.asset_defaults import with_its_asset
+from robo_dagster.check_severity import graded_check_result
 from robo_dagster.domain import calendar
+from robo_dagster.domain.formatting import format_percent
+from robo_dagster.domain.review import limit_checks
+from robo_dagster.domain.severity import Severity
 from robo_dagster.portfolio.assets import account_balances, portfolio_pnl, portfolio_risk, positions
 from robo_dagster.providers import BrokerProvider, ProviderError
 
@@ -35,7 +43,7 @@ def positions_reconcile(
         passed=passed,
         severity=AssetCheckSeverity.ERROR,
         description=(
-            f"reconciled within {relative:.2e} of equity"
+            f"reconciled within {format_percent(relative, 4)} of equity"
             if passed
             else f"cash + market value {ours:,.2f} differs from broker equity {broker_equity:,.2f} by {diff:,.2f}"
         ),
@@ -48,38 +56,41 @@ def positions_reconcile(
     )
 
 
+def _limit_findings(
+    broker: BrokerProvider, portfolio_risk: pd.DataFrame, positions: pd.DataFrame, kinds: set[str]
+) -> pd.DataFrame:
+    """The limits of ``kinds`` near or past their threshold: the rows the morning brief
+    and the risk assessment show (``limit_checks``), with their severity and sentence."""
+    findings = limit_checks(positions, portfolio_risk, broker.limits().model_dump())
+    return findings[findings["kind"].isin(kinds)]
+
+
 @asset_check(
     automation_condition=with_its_asset(),
     asset=portfolio_risk,
-    description="The largest position and the largest sector stay within the desk's weight limits.",
+    additional_ins={"positions": AssetIn(key=["portfolio", "positions"])},
+    description=(
+        "Every position's and every sector's weight against the desk's limits, graded as in "
+        "the morning brief and risk_assessment: fails as a WARNING from 80 % of a limit, "
+        "ERROR past it, CRITICAL past 1.2 x (the level is in the metadata and the alert)."
+    ),
 )
 def concentration_within_limit(
-    broker: BrokerProvider, portfolio_risk: pd.DataFrame
+    broker: BrokerProvider, portfolio_risk: pd.DataFrame, positions: pd.DataFrame
 ) -> AssetCheckResult:
     limits = broker.limits()
     risk = portfolio_risk.iloc[0]
-    breaches = []
-    if risk["largest_position_weight"] > limits.max_position_weight:
-        breaches.append(
-            f"{risk['largest_position']} is {risk['largest_position_weight']:.1%} of equity "
-            f"(limit {limits.max_position_weight:.0%})"
-        )
-    if risk["largest_sector_weight"] > limits.max_sector_weight:
-        breaches.append(
-            f"{risk['largest_sector']} is {risk['largest_sector_weight']:.1%} of equity "
-            f"(limit {limits.max_sector_weight:.0%})"
-        )
+    findings = _limit_findings(broker, portfolio_risk, positions, {"position", "sector"})
     unknown = float(risk.get("unknown_sector_weight", 0.0) or 0.0)
     note = (
-        f"; {unknown:.1%} of equity has no sector from the source and is not judged "
-        "against the sector limit"
+        f"; {format_percent(unknown)} of equity has no sector from the source and is not "
+        "judged against the sector limit"
         if unknown > 0
         else ""
     )
-    return AssetCheckResult(
-        passed=not breaches,
-        severity=AssetCheckSeverity.WARN,
-        description=("within limits" if not breaches else "; ".join(breaches)) + note,
+    return graded_check_result(
+        [Severity.parse(level) for level in findings["severity"]],
+        ("within limits" if findings.empty else "; ".join(findings["detail"])) + note,
         metadata={
             "largest_position_weight": MetadataValue.float(float(risk["largest_position_weight"])),
             "max_position_weight": MetadataValue.float(limits.max_position_weight),
@@ -93,24 +104,35 @@ def concentration_within_limit(
 @asset_check(
     automation_condition=with_its_asset(),
     asset=portfolio_risk,
-    description="1-day historical VaR 95 % stays within the desk's limit (share of equity).",
+    additional_ins={"positions": AssetIn(key=["portfolio", "positions"])},
+    description=(
+        "1-day historical VaR 95 % (share of equity) against the desk's limit, graded as in "
+        "the morning brief and risk_assessment: fails as a WARNING from 80 % of the limit, "
+        "ERROR past 90 %, CRITICAL past the limit. A VaR that cannot be computed fails (ERROR)."
+    ),
 )
-def var_within_limit(broker: BrokerProvider, portfolio_risk: pd.DataFrame) -> AssetCheckResult:
+def var_within_limit(
+    broker: BrokerProvider, portfolio_risk: pd.DataFrame, positions: pd.DataFrame
+) -> AssetCheckResult:
     limit = broker.limits().var_95_limit_pct
     var_pct = float(portfolio_risk["var_95_1d_pct"].iloc[0])
-    passed = bool(var_pct <= limit)
-    return AssetCheckResult(
-        passed=passed,
-        severity=AssetCheckSeverity.ERROR,
-        description=(
-            f"VaR 95 % is {var_pct:.2%} of equity (limit {limit:.1%})"
-            if var_pct == var_pct
-            else "VaR could not be computed: fewer than 20 sessions of history"
-        ),
-        metadata={
-            "var_95_1d_pct": MetadataValue.float(var_pct),
-            "limit": MetadataValue.float(limit),
-        },
+    metadata = {
+        "var_95_1d_pct": MetadataValue.float(var_pct),
+        "limit": MetadataValue.float(limit),
+    }
+    if var_pct != var_pct:
+        return graded_check_result(
+            [Severity.ERROR],
+            "VaR could not be computed: fewer than 20 sessions of history",
+            metadata,
+        )
+    findings = _limit_findings(broker, portfolio_risk, positions, {"var"})
+    return graded_check_result(
+        [Severity.parse(level) for level in findings["severity"]],
+        str(findings["detail"].iloc[0])
+        if len(findings)
+        else f"VaR 95 % is {format_percent(var_pct, 2)} of equity (limit {format_percent(limit)})",
+        metadata,
     )
 
 

@@ -11,7 +11,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-from dagster import AssetKey, AssetSelection, DagsterInvalidConfigError, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    DagsterInvalidConfigError,
+    materialize,
+)
 
 from robo_dagster.ai_analysis.analysts import LLMBackedAnalyst, RuleBasedAnalyst
 from robo_dagster.automation.event_runs import EventTrigger, coalesced_runs
@@ -20,6 +27,7 @@ from robo_dagster.providers import PaperBroker
 from robo_dagster.providers.llm import LLMAnalyst
 from robo_dagster.resources import build_resources
 from tests.conftest import AS_OF, WATCHLIST, materialize_all
+from tests.monitoring.support import tick
 
 SECRET = "sk-test-secret-value-123"
 AI = [
@@ -77,6 +85,15 @@ def db(market_db: str, tmp_path: Path) -> str:
 
 
 def test_rule_based_analysis_end_to_end(db: str) -> None:
+    # A history kept before signals_against (and answers_events) existed.
+    with duckdb.connect(db) as conn:
+        conn.execute("create schema ai_analysis")
+        conn.execute(
+            "create table ai_analysis.recommendation_history (symbol varchar, action varchar, "
+            "target_weight double, current_weight double, confidence double, horizon_days "
+            "bigint, score double, rationale varchar, signals varchar, source varchar, model "
+            "varchar, session timestamp, run_id varchar, recorded_at timestamp)"
+        )
     result = materialize_ai(build_resources(db, as_of=AS_OF, watchlist=WATCHLIST, seed=7))
     assert result.success
     checks = checks_by_name(result)
@@ -91,8 +108,17 @@ def test_rule_based_analysis_end_to_end(db: str) -> None:
     assert 1 <= len(recs) <= 5 and set(recs["source"]) == {"rules"}
     assert recs["confidence"].between(0, 1).all() and "SPY" not in set(recs["symbol"])
     assert all(json.loads(s) for s in recs["signals"])
+    # The signals for a call and those against it, apart (the rationale names both).
+    for row in recs.itertuples():
+        pro, con = json.loads(row.signals), json.loads(row.signals_against)
+        assert set(pro).isdisjoint(con)
+        assert (f"; against: {con[0]}" in row.rationale) if con else "against:" not in row.rationale
+    assert recs["signals_against"].map(json.loads).map(len).sum() > 0
     history = read(db, "select * from ai_analysis.recommendation_history")
     assert len(history) == len(recs)
+    assert history.set_index("symbol")["signals_against"].to_dict() == (
+        recs.set_index("symbol")["signals_against"].to_dict()
+    )
     morning = read(db, "select * from ai_analysis.morning_prep")
     assert morning["requires_action"].dtype == bool and len(morning) > 0
     risk = read(db, "select * from ai_analysis.risk_assessment")
@@ -108,6 +134,11 @@ def test_rule_based_analysis_end_to_end(db: str) -> None:
     materializations = {
         e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()
     }
+    preview = str(
+        materializations[AssetKey(["ai_analysis", "trade_recommendations"])]["preview"].value
+    )
+    header = preview.splitlines()[0]
+    assert "| for " in header and "| against " in header and "e+" not in preview
     assert "report" in materializations[AssetKey(["ai_analysis", "morning_prep"])]
     assert "report" in materializations[AssetKey(["ai_analysis", "evening_review"])]
     # A second run of the same session replaces its history rows instead of adding to them.
@@ -221,6 +252,87 @@ def test_a_breached_var_limit_is_a_critical_risk_breach(db: str, tmp_path: Path)
     ].tolist() == ["CRITICAL"]
 
 
+SECTOR_CHECK = "check:portfolio/portfolio_risk:concentration_within_limit"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "level", "check_severity"),
+    [
+        (0.9, "WARNING", AssetCheckSeverity.WARN),  # near the limit
+        (1.05, "ERROR", AssetCheckSeverity.ERROR),  # past it: the 50.8 % of a 50 % limit
+        (1.3, "CRITICAL", AssetCheckSeverity.ERROR),  # more than 1.2 x the limit
+    ],
+)
+def test_a_sector_breach_has_one_severity_in_brief_assessment_check_and_alert(
+    db: str,
+    tmp_path: Path,
+    instance: DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    ratio: float,
+    level: str,
+    check_severity: AssetCheckSeverity,
+) -> None:
+    risk = read(db, "select largest_sector, largest_sector_weight from portfolio.portfolio_risk")
+    sector, weight = (
+        str(risk["largest_sector"].iloc[0]),
+        float(risk["largest_sector_weight"].iloc[0]),
+    )
+    sample = json.loads(Path("robo_dagster/portfolio/sample_portfolio.json").read_text())
+    # The largest sector at ``ratio`` x its limit; positions far from theirs, so the sector
+    # is the only limit finding.
+    sample["limits"]["max_sector_weight"] = weight / ratio
+    sample["limits"]["max_position_weight"] = 0.9
+    book = tmp_path / "book.json"
+    book.write_text(json.dumps(sample))
+    resources = build_resources(db, as_of=AS_OF, watchlist=WATCHLIST, seed=7)
+    resources["broker"] = PaperBroker(portfolio_file=str(book), market=resources["market"])
+    keys = [["portfolio", "portfolio_risk"], ["ai_analysis", "morning_prep"]]
+    keys.append(["ai_analysis", "risk_assessment"])
+    result = materialize(
+        [*defs.assets, *defs.asset_checks],  # type: ignore[misc]
+        resources=resources,
+        selection=AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success
+
+    brief = read(db, "select * from ai_analysis.morning_prep")
+    limit_rows = brief[brief["section"] == "limit"]
+    assert len(limit_rows) == 1 and sector in limit_rows["detail"].iloc[0]
+    assert limit_rows["severity"].iloc[0] == level
+    detail = str(limit_rows["detail"].iloc[0])
+    book_action = brief[(brief["section"] == "action") & (brief["symbol"] == "")]
+    assert book_action["severity"].tolist() == [level]
+
+    assessment = read(db, "select distinct severity from ai_analysis.risk_assessment")
+    assert assessment["severity"].tolist() == [level]
+    reports = {
+        e.asset_key.path[-1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert f"# Risk assessment: {level}" in str(reports["risk_assessment"]["report"].value)
+    assert detail in str(reports["risk_assessment"]["report"].value)
+
+    check = checks_by_name(result)["concentration_within_limit"]
+    assert not check.passed and check.severity == check_severity
+    assert check.metadata["severity"].value == level
+    assert detail in str(check.description)
+
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", db)
+    monkeypatch.delenv("ROBO_ALERT_WEBHOOK_URL", raising=False)
+    tick(instance)
+    alerts = read(db, "select fingerprint, severity, message from monitoring.alerts")
+    alert = alerts.set_index("fingerprint").loc[SECTOR_CHECK]
+    assert alert["severity"] == level and detail in alert["message"]
+
+    # The brief counts exactly the actions it lists under "Actions".
+    markdown = str(reports["morning_prep"]["report"].value)
+    listed = markdown.split("## Actions")[1].split("##")[0].strip().splitlines()
+    assert f"**Action required**: {len(listed)} item(s)" in markdown
+    assert all(line.startswith("- ") for line in listed)
+
+
 # --------------------------------------------------------------------------- a real LLM endpoint
 
 
@@ -303,7 +415,16 @@ def test_claude_recommendations_are_stored_with_usage(db: str, anthropic_server:
                 "horizon_days": 20,
                 "rationale": "Trend intact, valuation full.",
                 "signals": ["trend +0.4"],
-            }
+            },
+            {
+                "symbol": "GOOGL",
+                "action": "SELL",
+                "target_weight": 0.05,
+                "confidence": 0.6,
+                "horizon_days": 10,
+                "rationale": "Bad news, weak trend, a beat not enough.",
+                "signals": ["news -0.6", "earnings +0.3", "trend -0.5"],
+            },
         ]
     }
     AnthropicStub.script = [(200, message(json.dumps(reply)))]
@@ -311,8 +432,14 @@ def test_claude_recommendations_are_stored_with_usage(db: str, anthropic_server:
     assert result.success
     recs = read(db, "select * from ai_analysis.trade_recommendations")
     assert recs[["symbol", "action", "source", "model"]].values.tolist() == [
-        ["MSFT", "HOLD", "llm", "claude-test"]
+        ["MSFT", "HOLD", "llm", "claude-test"],
+        ["GOOGL", "SELL", "llm", "claude-test"],
     ]
+    # The model lists its drivers in one list: the one that argues against its SELL is
+    # moved apart; its HOLD (no score, so no direction) keeps its list.
+    split = recs.set_index("symbol")[["signals", "signals_against"]].map(json.loads)
+    assert split.loc["GOOGL"].tolist() == [["news -0.6", "trend -0.5"], ["earnings +0.3"]]
+    assert split.loc["MSFT"].tolist() == [["trend +0.4"], []]
     assert checks_by_name(result)["analyst_answered"].passed
     metadata = next(
         e.materialization.metadata

@@ -25,7 +25,10 @@ from robo_dagster.domain.analyst import (
     build_features,
     recommend,
     score_signals,
+    signal_direction,
+    split_signal_tags,
     strategy_analysis,
+    with_signals_against,
 )
 from robo_dagster.domain.indicators import compute_indicators
 
@@ -421,17 +424,125 @@ def test_uptrend_buys_crash_sells_flat_holds(market: pd.DataFrame) -> None:
 
 def test_rationale_and_signals_explain_the_call(market: pd.DataFrame) -> None:
     up = _run(market).set_index("symbol").loc["UP"]
-    tags = json.loads(up["signals"])
-    assert all(isinstance(t, str) for t in tags) and len(tags) == len(SIGNAL_WEIGHTS)
-    names = [t.split()[0] for t in tags]
+    pro, con = json.loads(up["signals"]), json.loads(up["signals_against"])
+    assert all(isinstance(t, str) for t in pro + con)
     scores = score_signals(market).set_index("symbol").loc["UP"]
-    contributions = [abs(scores[n] * SIGNAL_WEIGHTS[n]) for n in names]
-    assert contributions == sorted(contributions, reverse=True)
-    for name in names[:3]:
+    # Every signal with data and a push is in exactly one list: with the BUY, or against.
+    pushing = {n for n in SIGNAL_WEIGHTS if np.isfinite(scores[n]) and scores[n] != 0}
+    assert {t.split()[0] for t in pro} | {t.split()[0] for t in con} == pushing
+    assert {t.split()[0] for t in pro}.isdisjoint(t.split()[0] for t in con)
+    for tags in (pro, con):
+        names = [t.split()[0] for t in tags]
+        contributions = [abs(scores[n] * SIGNAL_WEIGHTS[n]) for n in names]
+        assert contributions == sorted(contributions, reverse=True)
+    for name in [t.split()[0] for t in pro[:3]]:
         assert name in up["rationale"]
-    assert f"{scores[names[0]]:+.2f}" in up["rationale"]
-    assert up["rationale"].startswith("BUY UP")
+    assert f"{scores[pro[0].split()[0]]:+.2f}" in up["rationale"]
+    assert up["rationale"].startswith("BUY UP: the strongest signals for it are ")
     assert up["horizon_days"] in (5, 10, 20, 60)
+
+
+def _sign(tag: str) -> int:
+    return -1 if tag.split()[-1].startswith("-") else 1
+
+
+def _assert_split_by_direction(recs: pd.DataFrame) -> None:
+    """Each row's ``signals`` push its way and its ``signals_against`` the other way,
+    and the rationale shows the strongest against-signals apart, after "against:"."""
+    for row in recs.itertuples():
+        direction = signal_direction(row.action, row.score)
+        pro, con = json.loads(row.signals), json.loads(row.signals_against)
+        # The sign as written: a push of +0.004 is "+0.00" and still a push up.
+        assert all(_sign(t) == direction for t in pro), (row.symbol, pro)
+        assert all(_sign(t) == -direction for t in con), (row.symbol, con)
+        drivers = row.rationale.split("; score ")[0]
+        if con:
+            for_part, against_part = drivers.split("; against: ")
+            assert all(t in against_part for t in con[:3])
+            assert not any(t in for_part for t in con)
+        else:
+            assert "against:" not in drivers
+
+
+def test_signals_against_a_call_are_listed_apart(market: pd.DataFrame) -> None:
+    # UP overbought (RSI 80): still a BUY on trend, news and momentum, but the RSI reads
+    # down, so it is named against the call, not among its strongest signals.
+    overbought = market.assign(rsi_14=market["rsi_14"].where(market["symbol"] != "UP", 80.0))
+    recs = _run(overbought, n=20)
+    _assert_split_by_direction(recs)
+    up = recs.set_index("symbol").loc["UP"]
+    rsi = score_signals(overbought).set_index("symbol").loc["UP", "rsi"]
+    assert up["action"] == "BUY" and rsi < -0.5
+    assert f"rsi {rsi:+.2f}" in json.loads(up["signals_against"])
+    assert f"rsi {rsi:+.2f}" not in json.loads(up["signals"])
+    assert f"; against: rsi {rsi:+.2f} (RSI 80)" in up["rationale"]
+    crash = recs.set_index("symbol").loc["CRASH"]
+    assert crash["action"] == "SELL"
+    assert json.loads(crash["signals"]) and all(_sign(t) < 0 for t in json.loads(crash["signals"]))
+
+
+def test_a_trim_against_every_signal_says_so(market: pd.DataFrame) -> None:
+    # UP held at 30 % above a 25 % limit is sold down to it though every signal is bullish.
+    over = market.assign(
+        held=market["held"] | (market["symbol"] == "UP"),
+        current_weight=np.where(market["symbol"] == "UP", 0.30, market["current_weight"]),
+    )
+    up = _run(over, floor=0.0).set_index("symbol").loc["UP"]
+    assert up["action"] == "SELL" and up["score"] > 0
+    pro, con = json.loads(up["signals"]), json.loads(up["signals_against"])
+    assert all(_sign(t) < 0 for t in pro)
+    assert con and all(_sign(t) > 0 for t in con)
+    assert "Trimmed to the 25 % position limit." in up["rationale"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), nan_share=st.sampled_from([0.0, 0.2]))
+def test_every_recommendation_splits_its_signals_by_its_direction(
+    seed: int, nan_share: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    held = rng.random(12) < 0.6
+    features = _random_features(seed, 12, nan_share).assign(
+        held=held, current_weight=np.where(held, rng.uniform(0.0, 0.3, 12), 0.0)
+    )
+    recs = _run(features, n=20)
+    _assert_split_by_direction(recs)
+
+
+def test_tags_of_another_analyst_are_split_by_their_sign() -> None:
+    assert split_signal_tags(["momentum +0.62", "rsi -0.74", "news"], 1) == (
+        ["momentum +0.62", "news"],
+        ["rsi -0.74"],
+    )
+    assert split_signal_tags(["momentum +0.62", "rsi -0.74"], -1) == (
+        ["rsi -0.74"],
+        ["momentum +0.62"],
+    )
+    assert split_signal_tags(["macd -0.00", "trend +0.00", "news 0"], 1) == (
+        ["trend +0.00", "news 0"],
+        ["macd -0.00"],
+    )
+    assert split_signal_tags(["momentum +0.62", "rsi -0.74"], 0) == (
+        ["momentum +0.62", "rsi -0.74"],
+        [],
+    )
+    llm = pd.DataFrame(
+        {
+            "symbol": ["GOOGL", "MSFT"],
+            "action": ["SELL", "HOLD"],
+            "score": [float("nan"), float("nan")],
+            "signals": [json.dumps(["trend -0.40", "earnings +0.30"]), json.dumps(["news +0.1"])],
+        }
+    )
+    split = with_signals_against(llm)
+    assert split["signals"].map(json.loads).tolist() == [["trend -0.40"], ["news +0.1"]]
+    assert split["signals_against"].map(json.loads).tolist() == [["earnings +0.30"], []]
+    # Rows that carry their own split are left as they are.
+    assert with_signals_against(split).equals(split)
+    # A signals cell that is no JSON list is refused, naming the recommendation.
+    broken = llm.assign(symbol=["AAA", "BBB"], signals=["momentum +0.6", "[]"])
+    with pytest.raises(ValueError, match="AAA: signals must be a JSON list of tags"):
+        with_signals_against(broken)
 
 
 def test_unheld_symbol_is_never_sold(market: pd.DataFrame) -> None:

@@ -285,6 +285,54 @@ def test_positions_near_limits_are_listed(quiet_market) -> None:
     assert requires_action is True
 
 
+def test_a_sector_past_its_limit_reads_the_same_in_the_brief_and_the_assessment() -> None:
+    # Three Information Technology names at 16.93 % each: the sector is 50.8 % of
+    # equity against a 50 % limit, no position is near its own 25 %.
+    n = len(HISTORY)
+    bars = make_bars({s: quiet_closes(n) for s in ("AAA", "BBB", "CCC", "SPY")})
+    equity = 1_000_000.0
+    last = bars.groupby("symbol")["close"].last()
+    quantities = {s: 0.16933 * equity / last[s] for s in ("AAA", "BBB", "CCC")}
+    cash = equity * (1 - 3 * 0.16933)
+    positions = make_positions(quantities, bars, cash=cash).assign(sector="Information Technology")
+    risk = make_risk(positions, cash=cash, var_pct=0.005)
+    universe = make_universe(["AAA", "BBB", "CCC"], ("DDD",))
+    news = make_news(("DDD", "2026-03-09 14:00", 0.9, -0.6))  # a watched name: informs
+    items, markdown, requires_action = morning_brief(
+        bars, news, NO_EARNINGS, universe, positions, risk, LIMITS, SESSION
+    )
+    detail = "sector Information Technology at 50.8 % of equity vs its limit of 50.0 % (ERROR)"
+    limits = items[items["section"] == "limit"]
+    assert limits[["symbol", "detail", "severity"]].values.tolist() == [["", detail, "ERROR"]]
+    _, report, summary = assess_risk(positions, bars, risk, LIMITS)
+    assert summary["severity"] == "ERROR" and summary["reasons"] == [detail]
+    assert "# Risk assessment: ERROR" in report and f"- {detail}" in report
+
+    # The header counts the list under "Actions": the book's refresh, not the watched
+    # name's, which is listed apart.
+    assert requires_action is True
+    actions = items[items["section"] == "action"].set_index("symbol")["severity"].to_dict()
+    assert actions == {"": "ERROR", "DDD": "INFO"}
+    assert "**Action required**: 1 item(s) need a recommendation refresh." in markdown
+    listed = markdown.split("## Actions\n\n")[1].split("\n\n##")[0].splitlines()
+    assert listed == [f"- ERROR: the book: refresh the recommendation ({detail})"]
+    watched = markdown.split("## Watched names (for information)\n\n")[1].split("\n\n")[0]
+    assert watched.startswith("- INFO: DDD: refresh the recommendation (high-impact news")
+
+
+def test_the_reports_write_percentages_and_money_for_people(quiet_market) -> None:
+    bars, universe, positions, risk = quiet_market
+    _, brief, _ = morning_brief(
+        bars, NO_NEWS, NO_EARNINGS, universe, positions, risk, LIMITS, SESSION
+    )
+    pnl = summarize_pnl(positions, 1_234_567.891, float(risk["equity"].iloc[0]))
+    _, review = evening_review(positions, pnl, bars, universe, None, HISTORY[-1])
+    for text in (brief, review):
+        assert "e+" not in text and "e-0" not in text
+    assert "| +0.50 % |" in brief or "| -0.50 % |" in brief  # the moves table
+    assert "realized_pnl   | +1,234,567.89" in review
+
+
 # ---------------------------------------------------------------------------- risk
 def random_bars(symbols: list[str], n: int = 300, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

@@ -48,7 +48,8 @@ def dagster_dev(tmp_path: Path) -> Iterator[dict[str, object]]:
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     # The sample book, with a sector limit its Information Technology weight (about 48 %
-    # at AS_OF) is over: a failing WARN check for the live monitoring to pick up.
+    # at AS_OF) is over, by less than 1.2 x: a check failing as an ERROR for the live
+    # monitoring to pick up.
     book = json.loads(Path(SAMPLE_PORTFOLIO_FILE).read_text())
     book["limits"]["max_sector_weight"] = 0.45
     (tmp_path / "book.json").write_text(json.dumps(book))

@@ -149,6 +149,39 @@ def test_error_checks_and_the_seeds_risk_breach(instance: DagsterInstance, alert
     assert breach["severity"] == "CRITICAL" and breach["run_id"] is None
 
 
+@pytest.mark.parametrize(
+    ("recorded", "severity", "expected"),
+    [
+        ("ERROR", AssetCheckSeverity.WARN, "ERROR"),  # the desk level wins over Dagster's
+        ("CRITICAL", AssetCheckSeverity.ERROR, "CRITICAL"),
+        ("SEVERE", AssetCheckSeverity.WARN, "WARNING"),  # no level: Dagster's, and it says why
+    ],
+)
+def test_a_check_that_records_its_level_raises_the_alert_at_it(
+    instance: DagsterInstance,
+    alerts_db: str,
+    recorded: str,
+    severity: AssetCheckSeverity,
+    expected: str,
+) -> None:
+    @asset(key=PRICES)
+    def prices() -> None:
+        return None
+
+    @asset_check(asset=prices, name="prices_sane")
+    def prices_sane() -> AssetCheckResult:
+        return AssetCheckResult(
+            passed=False, severity=severity, description="graded", metadata={"severity": recorded}
+        )
+
+    materialize([prices, prices_sane], instance=instance)
+    tick(instance)
+    alert = alerts(alerts_db).set_index("fingerprint").loc[CHECK_FP]
+    assert alert["severity"] == expected
+    if expected == "WARNING":
+        assert "unknown alert severity 'SEVERE'" in alert["message"]
+
+
 def test_a_failed_run_names_the_job_and_the_error(
     any_instance: DagsterInstance, alerts_db: str
 ) -> None:

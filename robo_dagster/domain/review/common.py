@@ -5,8 +5,10 @@ Conventions shared by every function of the ``review`` package:
 - Returns and weights are fractions (0.05 = 5 %), except ``contribution_pct``, which is
   a share of the book's daily P&L in percent (the contributions sum to 100).
 - Losses are positive numbers, as VaR is.
-- Severities are the seed's alert levels, ``SEVERITIES``, lowest first.
+- Severities are the seed's alert levels, ``SEVERITIES``, lowest first: the names of
+  ``domain.severity.Severity``, which also judges every limit (``limit_severities``).
 - ``session`` arguments are dates; bar and news timestamps are naive (news in UTC).
+- Text shows figures as ``domain.formatting`` writes them: "50.8 %", "1,198,345.67".
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any, TypeAlias
 import pandas as pd
 
 from robo_dagster.domain import calendar
+from robo_dagster.domain.formatting import format_money, format_percent
+from robo_dagster.domain.severity import SEVERITY_NAMES
 
-SEVERITIES = ("INFO", "WARNING", "ERROR", "CRITICAL")
+SEVERITIES = SEVERITY_NAMES
 
 _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
@@ -57,6 +61,16 @@ def _float(record: Mapping[str, Any], key: str) -> float:
 def _fmt(values: pd.Series, spec: str, na: str = "n/a") -> pd.Series:
     """Each value formatted with ``spec`` (``na`` for missing), as strings."""
     return values.map(lambda v: na if pd.isna(v) else format(v, spec)).astype(object)
+
+
+def _pct(values: pd.Series, decimals: int = 1, *, signed: bool = False) -> pd.Series:
+    """Each fraction as a percentage ("50.8 %", ``domain.formatting``), as strings."""
+    return values.map(lambda v: format_percent(v, decimals, signed=signed)).astype(object)
+
+
+def _money(values: pd.Series, decimals: int = 2, *, signed: bool = False) -> pd.Series:
+    """Each amount with thousands separators ("1,198,345.67"), as strings."""
+    return values.map(lambda v: format_money(v, decimals, signed=signed)).astype(object)
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from robo_dagster.domain.formatting import format_money, format_percent
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.review.attribution import pnl_attribution
 from robo_dagster.domain.review.common import (
@@ -20,6 +21,8 @@ from robo_dagster.domain.review.common import (
     _fmt,
     _md_bullets,
     _md_table,
+    _money,
+    _pct,
     _record,
     _with_prev_close,
 )
@@ -76,8 +79,10 @@ def evening_review(
     rows["value"] = rows["value"].astype(float)
 
     headline = (
-        f"Daily P&L **{daily:+,.2f}**: the book {book_return:+.2%} vs {benchmark} "
-        f"{benchmark_return:+.2%}, excess **{excess:+.2%}**."
+        f"Daily P&L **{format_money(daily, signed=True)}**: the book "
+        f"{format_percent(book_return, 2, signed=True)} vs {benchmark} "
+        f"{format_percent(benchmark_return, 2, signed=True)}, excess "
+        f"**{format_percent(excess, 2, signed=True)}**."
     )
     markdown = _evening_markdown(day, headline, pnl_rows, best, worst, since_rows)
     return rows, markdown
@@ -122,7 +127,9 @@ def _pnl_rows(figures: Mapping[str, float]) -> pd.DataFrame:
         {"section": "pnl", "item": list(figures), "symbol": "", "value": list(figures.values())}
     )
     rows["detail"] = (
-        rows["item"].str.replace("_pnl", "", regex=False) + " P&L " + _fmt(rows["value"], "+,.2f")
+        rows["item"].str.replace("_pnl", "", regex=False)
+        + " P&L "
+        + _money(rows["value"], signed=True)
     )
     return rows
 
@@ -138,9 +145,9 @@ def _return_rows(
             "symbol": ["", benchmark, ""],
             "value": [book_return, benchmark_return, excess],
             "detail": [
-                f"the book returned {book_return:+.2%} on equity",
-                f"{benchmark} returned {benchmark_return:+.2%}",
-                f"excess return vs {benchmark}: {excess:+.2%}",
+                f"the book returned {format_percent(book_return, 2, signed=True)} on equity",
+                f"{benchmark} returned {format_percent(benchmark_return, 2, signed=True)}",
+                f"excess return vs {benchmark}: {format_percent(excess, 2, signed=True)}",
             ],
         }
     )
@@ -153,9 +160,9 @@ def _top_movers(by_position: pd.DataFrame, returns: pd.Series) -> tuple[pd.DataF
     movers["detail"] = (
         movers["symbol"]
         + " "
-        + _fmt(movers["daily_pnl"], "+,.0f")
+        + _money(movers["daily_pnl"], 0, signed=True)
         + " ("
-        + _fmt(movers["move"], "+.2%")
+        + _pct(movers["move"], 2, signed=True)
         + " on the day, "
         + _fmt(movers["contribution_pct"], ".0f")
         + " % of the daily P&L)"
@@ -202,9 +209,11 @@ def _since_morning_rows(
                 "; since then "
                 + flagged_symbols
                 + " moved "
-                + _fmt(change, "+.2%")
+                + _pct(change, 2, signed=True)
                 + " on the day"
-                + np.where(held_pnl.notna(), ", P&L " + _fmt(held_pnl, "+,.0f"), " (not held)"),
+                + np.where(
+                    held_pnl.notna(), ", P&L " + _money(held_pnl, 0, signed=True), " (not held)"
+                ),
             ),
         }
     )
@@ -224,7 +233,9 @@ def _evening_markdown(
             f"# Evening review for {day.date()}",
             headline,
             "## P&L",
-            _md_table(pnl_rows.assign(value=_fmt(pnl_rows["value"], "+,.2f"))[["item", "value"]]),
+            _md_table(
+                pnl_rows.assign(value=_money(pnl_rows["value"], signed=True))[["item", "value"]]
+            ),
             "## Top contributors",
             _md_bullets(best["detail"]),
             "## Top detractors",

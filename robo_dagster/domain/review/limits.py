@@ -1,16 +1,8 @@
 """Limit checks, shared by the morning brief (its ``limit`` rows) and the risk assessment.
 
-Limit severities:
-
-========================  ===========================  ==================  ==========
-what                      CRITICAL                     ERROR               WARNING
-========================  ===========================  ==================  ==========
-VaR 95 % 1-day (% eq.)    > limit                      > 0.9 x limit       >= 0.8 x
-position weight           > 1.2 x limit                > limit             >= 0.8 x
-sector weight             > 1.2 x limit                > limit             >= 0.8 x
-gross exposure            (none)                       > limit             >= 0.8 x
-cash                      (none)                       (none)              < floor
-========================  ===========================  ==================  ==========
+The severity of each figure against its limit comes from the one table in
+``domain.severity`` (``limit_severities``), which the portfolio checks and the alerts
+use too: a breach reads the same everywhere.
 """
 
 from __future__ import annotations
@@ -22,11 +14,16 @@ import numpy as np
 import pandas as pd
 
 from robo_dagster.domain.portfolio import UNKNOWN_SECTOR
-from robo_dagster.domain.review.common import _RANK, _float, _fmt, _record
+from robo_dagster.domain.review.common import _RANK, _float, _pct, _record
+from robo_dagster.domain.severity import (
+    HARD_BREACH,
+    NEAR_LIMIT,
+    VAR_ERROR_FRACTION,
+    LimitKind,
+    limit_severities,
+)
 
-NEAR_LIMIT = 0.8
-VAR_ERROR_FRACTION = 0.9
-HARD_BREACH = 1.2
+__all__ = ["HARD_BREACH", "NEAR_LIMIT", "VAR_ERROR_FRACTION", "limit_checks"]
 
 
 def limit_checks(
@@ -36,7 +33,7 @@ def limit_checks(
 
     Columns: kind ('var' | 'position' | 'sector' | 'gross' | 'cash'), symbol (the
     position's, "" for book-level limits), name (symbol or sector), value, limit,
-    severity, detail. The thresholds are in the module docstring. ``gross`` and
+    severity, detail. The thresholds are ``domain.severity``'s table. ``gross`` and
     ``cash`` are checked only when ``limits`` carries ``max_gross_exposure`` /
     ``cash_floor_pct``.
     """
@@ -58,8 +55,8 @@ def limit_checks(
     )
 
 
-def _book_check(kind: str, name: str, value: float, limit: float, severity: str) -> pd.DataFrame:
-    """One book-level check (no symbol) as a one-row frame."""
+def _book_check(kind: LimitKind, name: str, value: float, limit: float) -> pd.DataFrame:
+    """One book-level check (no symbol) as a one-row frame, judged by ``limit_severities``."""
     return pd.DataFrame(
         {
             "kind": [kind],
@@ -67,7 +64,7 @@ def _book_check(kind: str, name: str, value: float, limit: float, severity: str)
             "name": [name],
             "value": [value],
             "limit": [limit],
-            "severity": [severity],
+            "severity": limit_severities(kind, [value], limit),
         }
     )
 
@@ -75,17 +72,7 @@ def _book_check(kind: str, name: str, value: float, limit: float, severity: str)
 def _var_check(record: Mapping[str, Any], limits: Mapping[str, float]) -> pd.DataFrame:
     """The book's VaR against its limit; it is always checked."""
     var_pct, var_limit = _float(record, "var_95_1d_pct"), float(limits["var_95_limit_pct"])
-    var_ratio = var_pct / var_limit
-    severity = (
-        "CRITICAL"
-        if var_ratio > 1
-        else "ERROR"
-        if var_ratio > VAR_ERROR_FRACTION
-        else "WARNING"
-        if var_ratio >= NEAR_LIMIT
-        else "INFO"
-    )
-    return _book_check("var", "VaR 95 % 1-day", var_pct, var_limit, severity)
+    return _book_check("var", "VaR 95 % 1-day", var_pct, var_limit)
 
 
 def _weight_checks(positions: pd.DataFrame, limits: Mapping[str, float]) -> list[pd.DataFrame]:
@@ -100,11 +87,11 @@ def _weight_checks(positions: pd.DataFrame, limits: Mapping[str, float]) -> list
         .assign(weight=lambda f: f["weight"].abs())
     )
     frames: list[pd.DataFrame] = []
-    for kind, names, values, limit in (
+    checked: tuple[tuple[LimitKind, pd.Series, pd.Series, float], ...] = (
         ("position", weights["symbol"], weights["weight"], float(limits["max_position_weight"])),
         ("sector", sectors["sector"], sectors["weight"], float(limits["max_sector_weight"])),
-    ):
-        ratio = values.to_numpy(dtype=float) / limit
+    )
+    for kind, names, values, limit in checked:
         frames.append(
             pd.DataFrame(
                 {
@@ -113,11 +100,7 @@ def _weight_checks(positions: pd.DataFrame, limits: Mapping[str, float]) -> list
                     "name": names.to_numpy(),
                     "value": values.to_numpy(dtype=float),
                     "limit": limit,
-                    "severity": np.select(
-                        [ratio > HARD_BREACH, ratio > 1, ratio >= NEAR_LIMIT],
-                        ["CRITICAL", "ERROR", "WARNING"],
-                        default="INFO",
-                    ),
+                    "severity": limit_severities(kind, values.to_numpy(dtype=float), limit),
                 }
             )
         )
@@ -132,15 +115,11 @@ def _exposure_checks(
     frames: list[pd.DataFrame] = []
     if "max_gross_exposure" in limits:
         gross, gross_limit = _float(record, "gross_exposure"), float(limits["max_gross_exposure"])
-        ratio = gross / gross_limit
-        gross_severity = "ERROR" if ratio > 1 else "WARNING" if ratio >= NEAR_LIMIT else "INFO"
-        frames.append(_book_check("gross", "gross exposure", gross, gross_limit, gross_severity))
+        frames.append(_book_check("gross", "gross exposure", gross, gross_limit))
     if "cash_floor_pct" in limits and equity > 0:
         # Weights are shares of cash + market value, so cash is what the weights leave.
         cash_pct = 1.0 - float(positions["market_value"].astype(float).sum()) / equity
-        floor = float(limits["cash_floor_pct"])
-        severity = "WARNING" if cash_pct < floor else "INFO"
-        frames.append(_book_check("cash", "cash", cash_pct, floor, severity))
+        frames.append(_book_check("cash", "cash", cash_pct, float(limits["cash_floor_pct"])))
     return frames
 
 
@@ -154,9 +133,9 @@ def _check_details(checks: pd.DataFrame) -> pd.Series:
         label
         + checks["name"].astype(str)
         + " at "
-        + _fmt(checks["value"], ".1%")
+        + _pct(checks["value"])
         + np.where(is_floor, " of equity, below its floor of ", " of equity vs its limit of ")
-        + _fmt(checks["limit"], ".1%")
+        + _pct(checks["limit"])
         + " ("
         + checks["severity"]
         + ")"

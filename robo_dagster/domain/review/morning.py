@@ -24,6 +24,8 @@ from robo_dagster.domain.review.common import (
     _fmt,
     _md_bullets,
     _md_table,
+    _money,
+    _pct,
 )
 from robo_dagster.domain.review.limits import limit_checks
 from robo_dagster.domain.sentiment import NEGATIVE_THRESHOLD
@@ -162,17 +164,17 @@ def _move_rows(moves: pd.DataFrame, last_label: str) -> pd.DataFrame:
             + " ("
             + moves["role"]
             + ") moved "
-            + _fmt(moves["move"], "+.2%")
+            + _pct(moves["move"], 2, signed=True)
             + " on "
             + last_label
             + " ("
-            + _fmt(moves["prev_close"], ",.2f")
+            + _money(moves["prev_close"])
             + " -> "
-            + _fmt(moves["close"], ",.2f")
+            + _money(moves["close"])
             + "), "
             + _fmt(moves["sigmas"], ".1f")
             + " x its daily vol of "
-            + _fmt(moves["vol"], ".2%")
+            + _pct(moves["vol"], 2)
             + np.where(moves["large"], ": LARGE MOVE", ""),
             "value": moves["move"],
             "severity": np.where(moves["large"] & moves["held"], "WARNING", "INFO"),
@@ -191,7 +193,7 @@ def _gap_rows(moves: pd.DataFrame, last_label: str) -> pd.DataFrame:
             + " ("
             + moves["role"]
             + ") opened "
-            + _fmt(moves["gap"], "+.2%")
+            + _pct(moves["gap"], 2, signed=True)
             + " vs its prior close on "
             + last_label
             + np.where(gap_large, ": LARGE GAP", ""),
@@ -370,7 +372,7 @@ def _refresh_triggers(
                 reason="high-impact news (sentiment " + _fmt(news_rows["value"], "+.2f") + ")"
             ),
             move_rows[large_move.to_numpy()].assign(
-                reason="large move " + _fmt(move_rows["value"], "+.2%")
+                reason="large move " + _pct(move_rows["value"], 2, signed=True)
             ),
             earnings_rows[(earnings_rows["value"] <= EARNINGS_ACTION_SESSIONS).to_numpy()].assign(
                 reason="earnings " + earnings_when
@@ -410,9 +412,19 @@ def _action_rows(triggers: pd.DataFrame, focus: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _must_act(action_rows: pd.DataFrame) -> pd.Series:
+    """Which actions are WARNING or worse, i.e. must be acted on."""
+    return action_rows["severity"].map(_RANK) >= _RANK["WARNING"]
+
+
 def _forced_actions(action_rows: pd.DataFrame) -> int:
-    """How many actions are WARNING or worse, i.e. must be acted on."""
-    return int((action_rows["severity"].map(_RANK) >= _RANK["WARNING"]).sum())
+    """How many actions must be acted on."""
+    return int(_must_act(action_rows).sum())
+
+
+def _severity_lines(rows: pd.DataFrame) -> pd.Series:
+    """Each row as "SEVERITY: detail"."""
+    return rows["severity"].astype(str) + ": " + rows["detail"].astype(str)
 
 
 def _brief_markdown(
@@ -427,28 +439,36 @@ def _brief_markdown(
     """The brief as markdown: the actions first, then a table of the last session's
     moves and gaps, then the news, earnings and limit lists."""
     table = moves.assign(
-        move=_fmt(moves["move"], "+.2%"),
-        gap=_fmt(moves["gap"], "+.2%"),
-        daily_vol=_fmt(moves["vol"], ".2%"),
+        move=_pct(moves["move"], 2, signed=True),
+        gap=_pct(moves["gap"], 2, signed=True),
+        daily_vol=_pct(moves["vol"], 2),
         flag=np.where(moves["large"], "LARGE", ""),
     )[["symbol", "role", "move", "gap", "daily_vol", "flag"]]
-    forced = _forced_actions(action_rows)
+    must_act = _must_act(action_rows)
+    informing = action_rows[~must_act.to_numpy()]
     header = (
-        f"**Action required**: {forced} item(s) need a recommendation refresh."
-        if forced
+        f"**Action required**: {int(must_act.sum())} item(s) need a recommendation refresh."
+        if must_act.any()
         else "No action required."
     )
+    # The count in the header is the length of the list under it: only the items that
+    # force a refresh are "actions"; the watched names' triggers are listed apart.
     return "\n\n".join(
         [
             f"# Morning brief for {day.date()}",
             header
             + (f" Last session: {last_label}." if last_label else " No prior session in the bars."),
             "## Actions",
-            _md_bullets(action_rows["severity"] + ": " + action_rows["detail"]),
+            _md_bullets(_severity_lines(action_rows[must_act.to_numpy()])),
+            *(
+                ["## Watched names (for information)", _md_bullets(_severity_lines(informing))]
+                if len(informing)
+                else []
+            ),
             f"## Last session's moves and gaps ({last_label or 'n/a'})",
             _md_table(table),
             "## High-impact news",
-            _md_bullets(news_rows["severity"] + ": " + news_rows["detail"]),
+            _md_bullets(_severity_lines(news_rows)),
             "## Earnings",
             _md_bullets(earnings_rows["detail"]),
             "## Limits",

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from robo_dagster.domain.formatting import format_money, format_percent
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.portfolio import UNKNOWN_SECTOR
 from robo_dagster.domain.review.common import (
@@ -20,9 +21,10 @@ from robo_dagster.domain.review.common import (
     SEVERITIES,
     _dates,
     _float,
-    _fmt,
     _md_bullets,
     _md_table,
+    _money,
+    _pct,
     _record,
     _with_prev_close,
 )
@@ -133,8 +135,8 @@ def _market_rows(
             "scenario": [name for name, _ in MARKET_SHOCKS],
             "loss": -shocks * beta_exposure,
             "detail": [
-                f"{benchmark} {shock:+.0%} x beta-weighted exposure {beta_exposure:,.0f} "
-                f"({beta_exposure / equity:.2f} x equity){beta_note}"
+                f"{benchmark} {format_percent(shock, 0, signed=True)} x beta-weighted exposure "
+                f"{format_money(beta_exposure, 0)} ({beta_exposure / equity:.2f} x equity){beta_note}"
                 for _, shock in MARKET_SHOCKS
             ],
         }
@@ -153,7 +155,7 @@ def _vol_spike_row(record: Mapping[str, Any], equity: float) -> pd.DataFrame:
             "scenario": ["volatility spike"],
             "loss": [VOL_SPIKE_MULTIPLIER * var_amount],
             "detail": [
-                f"1-day VaR 95 % of {var_amount:,.0f} with daily vol doubled "
+                f"1-day VaR 95 % of {format_money(var_amount, 0)} with daily vol doubled "
                 f"({VOL_SPIKE_MULTIPLIER:g} x VaR)"
             ],
         }
@@ -193,9 +195,10 @@ def _gap_row(bars: pd.DataFrame, market_value: pd.Series) -> pd.DataFrame:
             "scenario": [SCENARIOS[3]],
             "loss": [float(worst["loss"])],
             "detail": [
-                f"{worst['symbol']}: its worst overnight gap {worst['gap']:+.2%} "
+                f"{worst['symbol']}: its worst overnight gap "
+                f"{format_percent(worst['gap'], 2, signed=True)} "
                 f"(on {pd.Timestamp(worst['date']).date()}) on a position of "
-                f"{worst['market_value']:,.0f}"
+                f"{format_money(worst['market_value'], 0)}"
             ],
         }
     )
@@ -217,8 +220,9 @@ def _reasons(
             {
                 "severity": ["CRITICAL"],
                 "detail": [
-                    f"a market -10% move would lose {crash:.1%} of equity, more than "
-                    f"{MARKET_CRASH_VAR_MULTIPLE:g} x the VaR limit ({MARKET_CRASH_VAR_MULTIPLE * var_limit:.1%})"
+                    f"a market -10% move would lose {format_percent(crash)} of equity, more than "
+                    f"{MARKET_CRASH_VAR_MULTIPLE:g} x the VaR limit "
+                    f"({format_percent(MARKET_CRASH_VAR_MULTIPLE * var_limit)}) (CRITICAL)"
                 ],
             }
         )
@@ -270,15 +274,17 @@ def _summary(
 def _risk_markdown(scenarios: pd.DataFrame, summary: Mapping[str, Any]) -> str:
     """The assessment as markdown: its headline, reasons and scenarios."""
     shown = scenarios.assign(
-        loss=_fmt(scenarios["loss"], ",.0f"), loss_pct=_fmt(scenarios["loss_pct"], ".2%")
+        loss=_money(scenarios["loss"], 0), loss_pct=_pct(scenarios["loss_pct"], 2)
     )
     return "\n\n".join(
         [
             f"# Risk assessment: {summary['severity']}",
-            f"VaR 95 % 1-day {summary['var_95_1d_pct']:.2%} of equity (limit {summary['var_limit']:.1%}); "
-            f"largest position {summary['largest_position']} {summary['largest_position_weight']:.1%}; "
-            f"largest sector {summary['largest_sector']} {summary['largest_sector_weight']:.1%}; "
-            f"worst scenario {summary['worst_scenario']} ({summary['worst_scenario_loss_pct']:.2%}).",
+            f"VaR 95 % 1-day {format_percent(summary['var_95_1d_pct'], 2)} of equity "
+            f"(limit {format_percent(summary['var_limit'])}); largest position "
+            f"{summary['largest_position']} {format_percent(summary['largest_position_weight'])}; "
+            f"largest sector {summary['largest_sector']} "
+            f"{format_percent(summary['largest_sector_weight'])}; worst scenario "
+            f"{summary['worst_scenario']} ({format_percent(summary['worst_scenario_loss_pct'], 2)}).",
             "## Reasons",
             _md_bullets(pd.Series(summary["reasons"], dtype=object)),
             "## Scenarios",

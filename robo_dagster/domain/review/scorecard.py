@@ -17,7 +17,9 @@ CONFIDENCE_BUCKETS = ("<0.5", "0.5-0.7", ">=0.7")
 
 # What the scorecard needs of a stored recommendation (not the free text).
 RECOMMENDATION_INPUT_COLUMNS = [
-    c for c in RECOMMENDATION_COLUMNS if c not in ("rationale", "signals", "model")
+    c
+    for c in RECOMMENDATION_COLUMNS
+    if c not in ("rationale", "signals", "signals_against", "model")
 ]
 SCORECARD_COLUMNS = [
     "entry_date",
