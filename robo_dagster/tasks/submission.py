@@ -30,6 +30,7 @@ from robo_dagster.tasks.queues import (
     Priority,
     validate_priority,
 )
+from robo_dagster.tasks.suggestions import did_you_mean, unknown_target
 
 ASSET_JOB = "__ASSET_JOB"
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -69,7 +70,9 @@ class Task:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def _names() -> tuple[set[str], set[str]]:
+def target_names() -> tuple[set[str], set[str]]:
+    """The names a task can target: the jobs (Dagster's anonymous ones left out) and the
+    asset keys as ``group/name``."""
     from robo_dagster.definitions import defs
 
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
@@ -139,7 +142,7 @@ def plan_task(
     (``robo/symbols``) as its subject, not used to narrow it. ``after``: run ids the task
     waits for (``tasks.held_tasks``); ``launch`` checks that they exist.
     """
-    jobs, assets = _names()
+    jobs, assets = target_names()
     tags: dict[str, str] = {}
     if after:
         malformed = [r for r in after if not RUN_ID.fullmatch(r)]
@@ -170,10 +173,7 @@ def plan_task(
         queue = GROUP_QUEUES[target.split("/")[0]]
         tags = queue.tags(tags.get(PRIORITY_TAG, Priority.NORMAL)) | tags
         return Task(ASSET_JOB, [AssetKey(target.split("/"))], dict(run_config or {}), tags)
-    raise TaskRefused(
-        f"no job or asset named {target!r}. Jobs: {', '.join(sorted(jobs))}. "
-        "Assets are group/name, e.g. ai_analysis/trade_recommendations."
-    )
+    raise TaskRefused(unknown_target(target, jobs, assets))
 
 
 def recommendations_config(
@@ -215,7 +215,10 @@ def plan_orchestration(
 ) -> Task:
     """The whole graph, ``sequential`` or ``parallel`` (``max_concurrent`` steps at once)."""
     if mode not in MODES:
-        raise TaskRefused(f"unknown mode {mode!r}: expected one of {', '.join(sorted(MODES))}")
+        raise TaskRefused(
+            f"unknown mode {mode!r}{did_you_mean(mode, MODES)}: expected one of "
+            f"{', '.join(sorted(MODES))}"
+        )
     config: dict[str, Any] = {}
     if max_concurrent is not None:
         if mode != "parallel":
@@ -236,7 +239,8 @@ def plan_analysis(
     """One analysis job; without ``priority`` it runs at the seed's priority for it."""
     if analysis not in ANALYSES:
         raise TaskRefused(
-            f"unknown analysis {analysis!r}: expected one of {', '.join(sorted(ANALYSES))}"
+            f"unknown analysis {analysis!r}{did_you_mean(analysis, ANALYSES)}: expected one "
+            f"of {', '.join(sorted(ANALYSES))}"
         )
     options = (risk_tolerance, max_recommendations)
     if analysis != "recommendations" and any(o is not None for o in options):

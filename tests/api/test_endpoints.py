@@ -227,6 +227,7 @@ def test_the_openapi_page_lists_every_endpoint_and_works_offline(client: TestCli
             "scheduling/status",
             "monitoring/status",
             "monitoring/alerts",
+            "monitoring/alerts/resolve",
             "monitoring/metrics",
             "runs/{run_id}",
             "events",
