@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterable
 
 from robo_dagster.monitoring.commands import (
@@ -32,6 +33,7 @@ from robo_dagster.monitoring.commands import (
     require_dagster_home,
     run_monitoring_command,
     since_argument,
+    terminal_width,
 )
 from robo_dagster.tasks.submission import (
     ANALYSES,
@@ -57,8 +59,8 @@ def _one_of(options: Iterable[str], what: str) -> Callable[[str], str]:
         if value in known:
             return value
         raise argparse.ArgumentTypeError(
-            f"unknown {what} {value!r}{did_you_mean(value, known)}: expected one of "
-            f"{', '.join(known)}"
+            f"unknown {what} {value!r}: expected one of {', '.join(known)}"
+            f"{did_you_mean(value, known)}"
         )
 
     parse.__name__ = what  # argparse names the type in some messages
@@ -144,8 +146,7 @@ def _tasks(args: argparse.Namespace) -> int:
     if target is not None:
         jobs, assets = target_names()
         if target not in jobs | assets:
-            print(f"refused: {unknown_target(target, jobs, assets)}", file=sys.stderr)
-            return 2
+            return _refuse(unknown_target(target, jobs, assets))
         is_asset = target in assets
     with DagsterInstance.get() as instance:
         status = queue_status(
@@ -153,6 +154,20 @@ def _tasks(args: argparse.Namespace) -> int:
         )
     print(json.dumps(status, indent=2) if args.json else render(status))
     return 0
+
+
+def _refuse(reason: str) -> int:
+    """Print a refusal on stderr, each line wrapped between words to the terminal (the
+    lists of jobs and assets are long); exit status 2."""
+    width = terminal_width()
+    lines = reason.splitlines() or [""]
+    lines[0] = f"refused: {lines[0]}"
+    for line in lines:
+        if width is None:
+            print(line, file=sys.stderr)
+        else:
+            print(textwrap.fill(line, width, subsequent_indent="  "), file=sys.stderr)
+    return 2
 
 
 def _task(args: argparse.Namespace) -> Task:
@@ -182,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         task = _task(args)
         run_id = launch(task, args.host, args.port)
     except TaskRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(str(exc))
     except WebserverUnavailable as exc:
         print(str(exc), file=sys.stderr)
         return 3

@@ -216,8 +216,8 @@ def plan_orchestration(
     """The whole graph, ``sequential`` or ``parallel`` (``max_concurrent`` steps at once)."""
     if mode not in MODES:
         raise TaskRefused(
-            f"unknown mode {mode!r}{did_you_mean(mode, MODES)}: expected one of "
-            f"{', '.join(sorted(MODES))}"
+            f"unknown mode {mode!r}: expected one of {', '.join(sorted(MODES))}"
+            f"{did_you_mean(mode, MODES)}"
         )
     config: dict[str, Any] = {}
     if max_concurrent is not None:
@@ -239,8 +239,8 @@ def plan_analysis(
     """One analysis job; without ``priority`` it runs at the seed's priority for it."""
     if analysis not in ANALYSES:
         raise TaskRefused(
-            f"unknown analysis {analysis!r}{did_you_mean(analysis, ANALYSES)}: expected one "
-            f"of {', '.join(sorted(ANALYSES))}"
+            f"unknown analysis {analysis!r}: expected one of {', '.join(sorted(ANALYSES))}"
+            f"{did_you_mean(analysis, ANALYSES)}"
         )
     options = (risk_tolerance, max_recommendations)
     if analysis != "recommendations" and any(o is not None for o in options):
