@@ -133,6 +133,12 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
+    target, is_asset = args.target, False
+    if target is not None:
+        jobs, assets = target_names()
+        if target not in jobs | assets:
+            return _refuse(unknown_target(target, jobs, assets))
+        is_asset = target in assets
     try:
         require_dagster_home()
     except Unavailable as exc:
@@ -142,12 +148,6 @@ def _tasks(args: argparse.Namespace) -> int:
 
     from robo_dagster.tasks.status import queue_status, render
 
-    target, is_asset = args.target, False
-    if target is not None:
-        jobs, assets = target_names()
-        if target not in jobs | assets:
-            return _refuse(unknown_target(target, jobs, assets))
-        is_asset = target in assets
     with DagsterInstance.get() as instance:
         status = queue_status(
             instance, finished=args.limit, target=target, target_is_asset=is_asset

@@ -24,14 +24,21 @@ def close_matches(name: str, candidates: Iterable[str], n: int = MAX_SUGGESTIONS
     """The candidates closest to ``name``, best first (case ignored); [] when none is close.
 
     A candidate with a ``group/`` prefix is also compared by its last part, so
-    ``postions`` finds ``portfolio/positions``. Only matches nearly as close as the best
+    ``postions`` finds ``portfolio/positions``, and so is ``market_data/positions``. Only matches nearly as close as the best
     one are kept: one clear answer is not drowned in near misses.
     """
     wanted = name.strip().lower()
+    wanted_name = wanted.rsplit("/", 1)[-1]
     scores: dict[str, float] = {}
     for candidate in set(candidates):
-        forms = {candidate.lower(), candidate.rsplit("/", 1)[-1].lower()}
-        scores[candidate] = max(_similarity(wanted, form) for form in forms)
+        full = candidate.lower()
+        bare = full.rsplit("/", 1)[-1]
+        scores[candidate] = max(
+            _similarity(wanted, full),
+            _similarity(wanted, bare),
+            # The right name in the wrong group.
+            _similarity(wanted_name, bare) if wanted_name != wanted else 0.0,
+        )
     close = sorted(
         (c for c, score in scores.items() if score >= CUTOFF), key=lambda c: (-scores[c], c)
     )
