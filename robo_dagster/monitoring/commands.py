@@ -455,7 +455,13 @@ def _resolve(args: argparse.Namespace) -> int:
     instance = _resolve_instance()
     try:
         resolved = resolve_alerts_by_hand(
-            settings.duckdb_path(), args.ids, args.all_from_run, by, args.reason, instance=instance
+            settings.duckdb_path(),
+            args.ids,
+            args.all_from_run,
+            by,
+            args.reason,
+            deadline_s=RESOLVE_DEADLINE_S,
+            instance=instance,
         )
     except UnknownAlert as exc:
         print(str(exc), file=sys.stderr)
