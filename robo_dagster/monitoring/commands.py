@@ -213,17 +213,23 @@ def ellipsize(text: str, width: int) -> str:
 
 
 class _IdentifierWrapper(textwrap.TextWrapper):
-    """``TextWrapper`` that may also break after ":" and "/", as in an alert's fingerprint
-    (``step:<run id>:<step>``) or an asset key, which have no spaces to break at."""
+    """``TextWrapper`` that breaks a word longer than a line after ":" or "/" before it
+    splits it anywhere: an alert's fingerprint (``step:<run id>:<step>``) has no spaces."""
 
     def _split(self, text: str) -> list[str]:
-        chunks = super()._split(text)
-        return [piece for chunk in chunks for piece in re.split(r"(?<=[:/])(?=.)", chunk) if piece]
+        return [
+            piece
+            for chunk in super()._split(text)
+            for piece in (
+                re.split(r"(?<=[:/])(?=.)", chunk) if len(chunk) > self.width else [chunk]
+            )
+            if piece
+        ]
 
 
 def wrap_text(text: str, width: int) -> list[str]:
-    """``text`` as lines of at most ``width``, broken between words (or after ":" and "/");
-    a word longer than a line is split, since there is nowhere else to break it."""
+    """``text`` as lines of at most ``width``, broken between words; a word longer than a
+    line breaks after ":" or "/", or else anywhere, since there is nowhere better."""
     wrapper = _IdentifierWrapper(width=max(width, 1), break_on_hyphens=False)
     return wrapper.wrap(text) or [""]
 
