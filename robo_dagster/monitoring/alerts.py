@@ -16,6 +16,12 @@ or no later than an episode that was already resolved, changes nothing, and a re
 only closes an alert last seen at or before it. A sensor that re-reads events after a crash
 therefore leaves the table as it was.
 
+Some alerts no later event resolves: a failed one-off run's (``run:<run_id>``). A person
+resolves them by hand (``resolve_by_id``, ``resolve_by_run``: ``robo-dagster alerts
+resolve``), which also records who (``resolved_by``) and why (``resolution``); those two
+columns stay null when the condition cleared by itself. ``ensure_alerts`` adds them to a
+table made before they existed.
+
 Column names: SQL reserves ``check``, so the check's name is in ``check_name``. The
 ``notified_at`` / ``notified_severity`` columns make delivery an outbox: an open alert whose
 severity is above what was last sent is still due, so a webhook that is down catches up

@@ -4,13 +4,18 @@
   backlog. Exit status 1 when anything is CRITICAL (an open CRITICAL alert or a failed
   health item), else 0; 3 when there is no Dagster instance.
 - ``alerts [--severity S] [--unresolved] [--limit N]``: the alert history, newest first.
+  Messages wrap between words to the terminal's width (under their row when it is too
+  narrow to hold them beside the other columns); piped, each alert is one whole line.
+- ``alerts resolve ID... | --all-from-run RUN_ID [--by WHO] [--reason WHY]``: resolve by
+  hand the alerts no later run resolves. Exit status 1 for an id or a run with no alert.
 - ``metrics [--name N] [--since T] [--limit N]``: recorded metrics, newest first.
 
 Each takes ``--json``. They read DuckDB with short read-only connections and no
 robo-dagster file lock, so they never make a materialization wait (DuckDB refuses a
 read-only connection while another process writes: they retry for ``READ_RETRY_S`` and
 then say so in one line). ``status``'s DuckDB health item takes the lock for one
-``select 1``, with a 5 s timeout. The instance is ``DAGSTER_HOME``'s.
+``select 1``, with a 5 s timeout. ``alerts resolve`` writes under the lock, as the
+sensors do, waiting at most ``RESOLVE_DEADLINE_S``. The instance is ``DAGSTER_HOME``'s.
 """
 
 from __future__ import annotations
