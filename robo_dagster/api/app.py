@@ -311,6 +311,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         return models.Launched(
             run_id=run_id,
             job=task.job_name,
+            name=task.name,
             queue=queue,
             priority=priority,
             run_url=f"{API}/runs/{run_id}",
@@ -569,6 +570,7 @@ def _run_view(instance: Any, run_id: str) -> models.RunView:
     from dagster import DagsterEventType
 
     from robo_dagster.tasks.queues import PRIORITY_TAG, QUEUE_TAG
+    from robo_dagster.tasks.run_names import RunNamer
     from robo_dagster.tasks.submission import PARTITION_TAG
 
     record = instance.get_run_record_by_id(run_id)
@@ -592,6 +594,7 @@ def _run_view(instance: Any, run_id: str) -> models.RunView:
     return models.RunView(
         run_id=run.run_id,
         job=run.job_name,
+        name=RunNamer(instance).name(run),
         status=run.status.value,
         queue=run.tags.get(QUEUE_TAG),
         priority=int(priority) if priority and priority.lstrip("-").isdigit() else None,

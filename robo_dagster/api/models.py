@@ -67,6 +67,7 @@ class Launched(BaseModel):
 
     run_id: str
     job: str
+    name: str = Field(description="the job, or the assets of an asset task")
     queue: str
     priority: int
     run_url: str = Field(description="the run in this API")
@@ -223,6 +224,7 @@ class RunView(BaseModel):
 
     run_id: str
     job: str
+    name: str = Field(description="the job, or a one-off run's assets")
     status: str
     queue: str | None
     priority: int | None

@@ -30,6 +30,7 @@ from robo_dagster.tasks.queues import (
     Priority,
     validate_priority,
 )
+from robo_dagster.tasks.run_names import shorten_names
 from robo_dagster.tasks.suggestions import did_you_mean, unknown_target
 
 ASSET_JOB = "__ASSET_JOB"
@@ -68,6 +69,13 @@ class Task:
     asset_selection: list[AssetKey] | None = None
     run_config: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """What a person reads for it: the job, or the assets of an asset task."""
+        if self.asset_selection:
+            return shorten_names(sorted(key.to_user_string() for key in self.asset_selection))
+        return self.job_name
 
 
 def target_names() -> tuple[set[str], set[str]]:
@@ -283,4 +291,4 @@ def launch(task: Task, host: str = "127.0.0.1", port: int = 3000) -> str:
             asset_selection=task.asset_selection,
         )
     except DagsterGraphQLClientError as exc:
-        raise TaskRefused(f"the webserver refused {task.job_name}: {exc}") from exc
+        raise TaskRefused(f"the webserver refused {task.name}: {exc}") from exc

@@ -363,7 +363,9 @@ def test_alerts_are_resolved_by_hand_with_the_submit_scope(
 
 
 def test_the_queue_of_one_target_and_a_misspelt_one(client: TestClient) -> None:
-    a_run({QUEUE_TAG: "ai_analysis"})  # a run of "toy", of no job or asset of the desk
+    run_id = a_run({QUEUE_TAG: "ai_analysis"})  # a run of "toy", no job or asset of the desk
+    run = client.get(f"{API}/runs/{run_id}", headers=bearer(READER)).json()
+    assert (run["job"], run["name"]) == ("__ephemeral_asset_job__", "toy")
     listed = client.get(
         f"{API}/scheduling/status?target=portfolio/positions", headers=bearer(READER)
     ).json()

@@ -20,7 +20,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from robo_dagster.cli.main import main
 from robo_dagster.portfolio.assets import account_balances
 from robo_dagster.tasks.run_names import RunNamer, is_anonymous_job, shorten_names
-from robo_dagster.tasks.submission import ASSET_JOB
+from robo_dagster.tasks.submission import ASSET_JOB, plan_task
 from tests.conftest import tiny
 
 # A queued run must say where the daemon would load its job from; it is never launched here.
@@ -81,6 +81,12 @@ def test_names_are_shortened_to_the_first_that_fit_and_a_count(
     assert shorten_names(names, width) == expected
     assert is_anonymous_job(ASSET_JOB) and is_anonymous_job("__ephemeral_asset_job__")
     assert not is_anonymous_job("portfolio_sync_job")
+
+
+def test_a_task_is_named_by_its_assets_or_its_job() -> None:
+    asset_task = plan_task("portfolio/positions")
+    assert (asset_task.job_name, asset_task.name) == (ASSET_JOB, "portfolio/positions")
+    assert plan_task("morning_prep_job").name == "morning_prep_job"
 
 
 def test_a_run_is_named_by_its_selection_its_plan_or_its_job(
