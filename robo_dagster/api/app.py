@@ -477,6 +477,8 @@ def create_app(config: ApiConfig) -> FastAPI:
             raise RequestValidationError(
                 [{"loc": ("body", "run_id"), "msg": str(exc), "type": "value_error"}]
             ) from None
+        done = [str(r.id) for r in resolved if not r.already]
+        request.state.audit_detail = f"resolved alert(s) {', '.join(done) or 'none (already)'}"
         return [models.ResolvedAlert.model_validate(r._asdict()) for r in resolved]
 
     @app.get(

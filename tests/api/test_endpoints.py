@@ -9,6 +9,7 @@ import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 from fastapi.testclient import TestClient
 
+from robo_dagster.api.audit import list_audit
 from robo_dagster.cli.main import main
 from robo_dagster.market_data.inbox import INBOX_TABLE, ensure_inbox
 from robo_dagster.monitoring.alerts import Alert, ensure_alerts, raise_alert, resolve_alerts
@@ -360,6 +361,17 @@ def test_alerts_are_resolved_by_hand_with_the_submit_scope(
     by_id = {a["id"]: a for a in listed}
     assert by_id[run]["resolved_by"] == by_id[step]["resolved_by"] == "api:ops"
     assert by_id[other]["resolved_at"] is None  # only what was asked for
+    client.app.state.audit.stop()  # flushes the audit spool into DuckDB
+    audited = [
+        (r["token_name"], r["status"], r["detail"])
+        for r in reversed(list_audit(api_env["db"], limit=100))
+        if r["endpoint"] == resolve
+    ]
+    assert audited[:3] == [
+        ("dashboard", 403, "token 'dashboard' lacks the 'submit' scope"),
+        ("ops", 200, f"resolved alert(s) {run}"),
+        ("ops", 200, f"resolved alert(s) {step}"),
+    ]
 
 
 def test_the_queue_of_one_target_and_a_misspelt_one(client: TestClient) -> None:
