@@ -96,13 +96,26 @@ def test_tasks_shows_running_runs_per_queue_and_the_latest_finished(
         )
     assert main(["tasks", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["running"]["ai_analysis"] == {"limit": 2, "running": [running.run_id]}
-    assert status["running"]["portfolio_sync"] == {"limit": 1, "running": []}
+    assert status["running"]["ai_analysis"] == {
+        "limit": 2,
+        "running": [running.run_id],
+        "runs": [
+            {
+                "run_id": running.run_id,
+                "job": "tiny",
+                "name": "tiny",
+                "assets": [],
+                "priority": 9,
+                "queue": "ai_analysis",
+            }
+        ],
+    }
+    assert status["running"]["portfolio_sync"] == {"limit": 1, "running": [], "runs": []}
     assert [f["run_id"] for f in status["finished"]] == [done.run_id]
     assert status["finished"][0]["status"] == "SUCCESS"
     assert main(["tasks"]) == 0
     text = capsys.readouterr().out
-    assert f"ai_analysis     1 of 2: {running.run_id[:8]}" in text
+    assert f"ai_analysis     1 of 2: {running.run_id[:8]} tiny" in text
 
 
 def test_tasks_without_an_instance_says_how_to_make_one(

@@ -48,7 +48,7 @@ from robo_dagster.market_data.inbox import (
     UnknownSymbol,
     push_event_once,
 )
-from robo_dagster.monitoring.alerts import Severity
+from robo_dagster.monitoring.alerts import Severity, UnknownAlert
 from robo_dagster.monitoring.commands import (
     Unavailable,
     collect_status,
@@ -56,6 +56,7 @@ from robo_dagster.monitoring.commands import (
     list_metrics,
     parse_since,
     require_dagster_home,
+    resolve_alerts_by_hand,
 )
 from robo_dagster.tasks.submission import (
     RUN_ID,
@@ -67,7 +68,9 @@ from robo_dagster.tasks.submission import (
     plan_orchestration,
     plan_task,
     queue_and_priority,
+    target_names,
 )
+from robo_dagster.tasks.suggestions import unknown_target
 from robo_dagster.warehouse.locking import WarehouseBusy
 
 API = "/api/v1"
@@ -308,6 +311,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         return models.Launched(
             run_id=run_id,
             job=task.job_name,
+            name=task.name,
             queue=queue,
             priority=priority,
             run_url=f"{API}/runs/{run_id}",
@@ -389,11 +393,22 @@ def create_app(config: ApiConfig) -> FastAPI:
     @app.get(f"{API}/scheduling/status", dependencies=read, tags=["read"], summary="The run queue")
     def scheduling_status(
         finished: Annotated[int, Query(ge=0, le=500)] = 10,
+        target: Annotated[str | None, Query(max_length=200)] = None,
     ) -> models.SchedulingStatus:
-        """The run queue, as ``robo-dagster tasks --json`` shows it."""
+        """The run queue, as ``robo-dagster tasks --json`` shows it; with ``target`` (a job,
+        or an asset as ``group/name``) only that target's runs."""
         from robo_dagster.tasks.status import queue_status
 
-        return models.SchedulingStatus.model_validate(queue_status(instance(), finished=finished))
+        is_asset = False
+        if target is not None:
+            jobs, assets = target_names()
+            if target not in jobs | assets:
+                raise _query_error("target", unknown_target(target, jobs, assets))
+            is_asset = target in assets
+        status = queue_status(
+            instance(), finished=finished, target=target, target_is_asset=is_asset
+        )
+        return models.SchedulingStatus.model_validate(status)
 
     @app.get(
         f"{API}/monitoring/status", dependencies=read, tags=["read"], summary="Health and status"
@@ -417,6 +432,54 @@ def create_app(config: ApiConfig) -> FastAPI:
             raise _query_error("severity", str(exc)) from None
         rows = list_alerts(config.database, floor, unresolved, limit)
         return [models.AlertRow.model_validate(r) for r in rows]
+
+    @app.post(
+        f"{API}/monitoring/alerts/resolve",
+        dependencies=submit,
+        tags=["monitoring"],
+        summary="Resolve alerts by hand",
+        responses={404: {"model": models.Problem, "description": "no such alert or run"}},
+    )
+    def monitoring_resolve(
+        request: Request, body: models.ResolveRequest
+    ) -> list[models.ResolvedAlert]:
+        """Resolve alerts no later run resolves (a failed one-off run's), as ``robo-dagster
+        alerts resolve`` does: ``ids``, or every open alert of ``run_id``. The caller's
+        token name is kept as who resolved them. An alert already resolved comes back with
+        ``already`` and its first resolution."""
+        if (body.ids is None) == (body.run_id is None):
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body",),
+                        "msg": "give ids or run_id, one of the two",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        try:
+            dagster = instance()
+        except Unavailable:
+            dagster = None  # no instance to report to: the next sensor tick reports it
+        try:
+            resolved = resolve_alerts_by_hand(
+                config.database,
+                body.ids or (),
+                body.run_id,
+                by=f"api:{request.state.token_name}",
+                reason=body.reason,
+                deadline_s=EVENT_WRITE_DEADLINE_S,
+                instance=dagster,
+            )
+        except UnknownAlert as exc:
+            return _problem(request, 404, str(exc))  # type: ignore[return-value]
+        except ValueError as exc:
+            raise RequestValidationError(
+                [{"loc": ("body", "run_id"), "msg": str(exc), "type": "value_error"}]
+            ) from None
+        done = [str(r.id) for r in resolved if not r.already]
+        request.state.audit_detail = f"resolved alert(s) {', '.join(done) or 'none (already)'}"
+        return [models.ResolvedAlert.model_validate(r._asdict()) for r in resolved]
 
     @app.get(
         f"{API}/monitoring/metrics", dependencies=read, tags=["read"], summary="Recorded metrics"
@@ -509,6 +572,7 @@ def _run_view(instance: Any, run_id: str) -> models.RunView:
     from dagster import DagsterEventType
 
     from robo_dagster.tasks.queues import PRIORITY_TAG, QUEUE_TAG
+    from robo_dagster.tasks.run_names import RunNamer
     from robo_dagster.tasks.submission import PARTITION_TAG
 
     record = instance.get_run_record_by_id(run_id)
@@ -532,6 +596,7 @@ def _run_view(instance: Any, run_id: str) -> models.RunView:
     return models.RunView(
         run_id=run.run_id,
         job=run.job_name,
+        name=RunNamer(instance).name(run),
         status=run.status.value,
         queue=run.tags.get(QUEUE_TAG),
         priority=int(priority) if priority and priority.lstrip("-").isdigit() else None,

@@ -67,6 +67,7 @@ class Launched(BaseModel):
 
     run_id: str
     job: str
+    name: str = Field(description="the job, or the assets of an asset task")
     queue: str
     priority: int
     run_url: str = Field(description="the run in this API")
@@ -82,19 +83,33 @@ class EventAccepted(BaseModel):
 class QueuedRun(BaseModel):
     run_id: str
     job: str
+    name: str = Field(description="what a person reads: the job, or a one-off run's assets")
+    assets: list[str] = Field(description="the asset keys the run was launched for")
     priority: int
     queue: str
     waiting_s: float
 
 
+class RunningRun(BaseModel):
+    run_id: str
+    job: str
+    name: str
+    assets: list[str]
+    priority: int
+    queue: str
+
+
 class QueueLoad(BaseModel):
     limit: int | None
-    running: list[str]
+    running: list[str] = Field(description="every run in flight in the queue")
+    runs: list[RunningRun] = Field(description="those of them the listing asked for")
 
 
 class HeldRun(BaseModel):
     run_id: str
     job: str
+    name: str = Field(description="what a person reads: the job, or a one-off run's assets")
+    assets: list[str] = Field(description="the asset keys the run was launched for")
     priority: int
     queue: str
     after: list[str]
@@ -103,6 +118,8 @@ class HeldRun(BaseModel):
 class FinishedRun(BaseModel):
     run_id: str
     job: str
+    name: str = Field(description="what a person reads: the job, or a one-off run's assets")
+    assets: list[str] = Field(description="the asset keys the run was launched for")
     priority: int
     queue: str
     status: str
@@ -112,6 +129,7 @@ class FinishedRun(BaseModel):
 class SchedulingStatus(BaseModel):
     """The run queue, as ``robo-dagster tasks --json`` shows it."""
 
+    target: str | None = Field(default=None, description="the job or asset listed, if one")
     queued: list[QueuedRun]
     running: dict[str, QueueLoad]
     held: list[HeldRun]
@@ -134,6 +152,7 @@ class AlertBrief(BaseModel):
 
 class LastRun(BaseModel):
     job: str
+    name: str
     run_id: str
     status: str
     created: dt.datetime
@@ -164,6 +183,33 @@ class AlertRow(BaseModel):
     asset: str | None
     check_name: str | None
     run_id: str | None
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+
+class ResolveRequest(Request):
+    """``POST /api/v1/monitoring/alerts/resolve``: alert ids, or every alert of a run."""
+
+    ids: list[int] | None = Field(default=None, min_length=1, max_length=1000)
+    run_id: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=36,
+        description="a run id, or 8+ of its first characters",
+    )
+    reason: str | None = Field(default=None, max_length=500, description="why, kept with the alert")
+
+
+class ResolvedAlert(BaseModel):
+    """An alert resolved by this request, or already resolved before it (``already``)."""
+
+    id: int
+    fingerprint: str
+    message: str | None
+    resolved_at: dt.datetime
+    resolved_by: str | None
+    resolution: str | None
+    already: bool
 
 
 class MetricRow(BaseModel):
@@ -178,6 +224,7 @@ class RunView(BaseModel):
 
     run_id: str
     job: str
+    name: str = Field(description="the job, or a one-off run's assets")
     status: str
     queue: str | None
     priority: int | None

@@ -9,6 +9,11 @@ priority, symbol or option), 3 no webserver.
 
     robo-dagster serve [--host 127.0.0.1] [--port 8001]    the REST API (``api``)
     robo-dagster audit [--since 2h] [--limit 50]           the API's audit log
+    robo-dagster tasks [JOB | group/asset]                 the run queue, or one target's runs
+    robo-dagster alerts resolve ID... | --all-from-run RUN_ID   alerts no later run resolves
+
+A misspelt job, asset, mode or analysis is refused with the closest names ("did you
+mean …?") and every job and asset.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import argparse
 import json
 import os
 import sys
+import textwrap
+from collections.abc import Callable, Iterable
 
 from robo_dagster.monitoring.commands import (
     MONITORING_COMMANDS,
@@ -26,6 +33,7 @@ from robo_dagster.monitoring.commands import (
     require_dagster_home,
     run_monitoring_command,
     since_argument,
+    terminal_width,
 )
 from robo_dagster.tasks.submission import (
     ANALYSES,
@@ -37,7 +45,26 @@ from robo_dagster.tasks.submission import (
     plan_analysis,
     plan_orchestration,
     plan_task,
+    target_names,
 )
+from robo_dagster.tasks.suggestions import did_you_mean, unknown_target
+
+
+def _one_of(options: Iterable[str], what: str) -> Callable[[str], str]:
+    """An argparse type that takes one of ``options`` and refuses anything else with the
+    closest option ("did you mean …?"), where ``choices`` would only list them."""
+    known = sorted(options)
+
+    def parse(value: str) -> str:
+        if value in known:
+            return value
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {value!r}: expected one of {', '.join(known)}"
+            f"{did_you_mean(value, known)}"
+        )
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,19 +85,26 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     orchestrate = commands.add_parser("orchestrate", help="run the whole graph")
-    orchestrate.add_argument("mode", choices=sorted(MODES))
+    orchestrate.add_argument("mode", type=_one_of(MODES, "mode"), metavar="{parallel,sequential}")
     orchestrate.add_argument("--max-concurrent", type=int, help="parallel mode: steps at once")
     orchestrate.add_argument("--priority")
     orchestrate.add_argument("--partition", help="the session (default: the latest closed)")
 
     ai = commands.add_parser("ai", help="run one analysis with the seed's priority")
-    ai.add_argument("analysis", choices=sorted(ANALYSES))
+    ai.add_argument(
+        "analysis",
+        type=_one_of(ANALYSES, "analysis"),
+        metavar="{" + ",".join(sorted(ANALYSES)) + "}",
+    )
     ai.add_argument("--priority", help="override the seed's priority (1-10)")
     ai.add_argument("--risk-tolerance", choices=["conservative", "moderate", "aggressive"])
     ai.add_argument("--max-recommendations", type=int)
     ai.add_argument("--symbols", nargs="+")
 
     tasks = commands.add_parser("tasks", help="the run queue: queued, running, held, finished")
+    tasks.add_argument(
+        "target", nargs="?", help="only the runs of this job, or that materialize this asset"
+    )
     tasks.add_argument("--limit", type=int, default=10, help="finished runs to show")
     tasks.add_argument("--json", action="store_true")
     add_monitoring_commands(commands)
@@ -99,6 +133,12 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
+    target, is_asset = args.target, False
+    if target is not None:
+        jobs, assets = target_names()
+        if target not in jobs | assets:
+            return _refuse(unknown_target(target, jobs, assets))
+        is_asset = target in assets
     try:
         require_dagster_home()
     except Unavailable as exc:
@@ -109,9 +149,25 @@ def _tasks(args: argparse.Namespace) -> int:
     from robo_dagster.tasks.status import queue_status, render
 
     with DagsterInstance.get() as instance:
-        status = queue_status(instance, finished=args.limit)
+        status = queue_status(
+            instance, finished=args.limit, target=target, target_is_asset=is_asset
+        )
     print(json.dumps(status, indent=2) if args.json else render(status))
     return 0
+
+
+def _refuse(reason: str) -> int:
+    """Print a refusal on stderr, each line wrapped between words to the terminal (the
+    lists of jobs and assets are long); exit status 2."""
+    width = terminal_width()
+    lines = reason.splitlines() or [""]
+    lines[0] = f"refused: {lines[0]}"
+    for line in lines:
+        if width is None:
+            print(line, file=sys.stderr)
+        else:
+            print(textwrap.fill(line, width, subsequent_indent="  "), file=sys.stderr)
+    return 2
 
 
 def _task(args: argparse.Namespace) -> Task:
@@ -141,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         task = _task(args)
         run_id = launch(task, args.host, args.port)
     except TaskRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(str(exc))
     except WebserverUnavailable as exc:
         print(str(exc), file=sys.stderr)
         return 3

@@ -16,6 +16,12 @@ or no later than an episode that was already resolved, changes nothing, and a re
 only closes an alert last seen at or before it. A sensor that re-reads events after a crash
 therefore leaves the table as it was.
 
+Some alerts no later event resolves: a failed one-off run's (``run:<run_id>``). A person
+resolves them by hand (``resolve_by_id``, ``resolve_by_run``: ``robo-dagster alerts
+resolve``), which also records who (``resolved_by``) and why (``resolution``); those two
+columns stay null when the condition cleared by itself. ``ensure_alerts`` adds them to a
+table made before they existed.
+
 Column names: SQL reserves ``check``, so the check's name is in ``check_name``. The
 ``notified_at`` / ``notified_severity`` columns make delivery an outbox: an open alert whose
 severity is above what was last sent is still due, so a webhook that is down catches up
@@ -25,6 +31,7 @@ once it is back, and an escalation (WARNING to CRITICAL) is sent again.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -39,6 +46,11 @@ SCHEMA = "monitoring"
 TABLE = f"{SCHEMA}.alerts"
 SEQUENCE = f"{SCHEMA}.alert_id"
 MAX_MESSAGE_CHARS = 1000
+# Who resolved an alert by hand, and why; both null when its condition cleared by itself.
+RESOLUTION_COLUMNS = ("resolved_by", "resolution")
+MAX_RESOLUTION_CHARS = 500
+# A run id as a person copies it from ``robo-dagster tasks`` or an alert: 8 hex digits or more.
+_RUN_ID_PREFIX = re.compile(r"[0-9a-f]{8}[0-9a-f-]{0,28}")
 
 Source = Literal["check", "run", "threshold", "system"]
 RaiseStatus = Literal["new", "escalated", "updated", "stale"]
@@ -61,6 +73,22 @@ class Alert(BaseModel):
     @classmethod
     def _severity_by_name(cls, value: Any) -> Any:
         return Severity.parse(value) if isinstance(value, str) else value
+
+
+class UnknownAlert(LookupError):
+    """No alert has the id, or no alert came from the run, that a resolution names."""
+
+
+class Resolution(NamedTuple):
+    """An alert resolved by hand, or found resolved already (``already``)."""
+
+    id: int
+    fingerprint: str
+    message: str | None
+    resolved_at: dt.datetime
+    resolved_by: str | None
+    resolution: str | None
+    already: bool
 
 
 class RaiseResult(NamedTuple):
@@ -90,6 +118,9 @@ def ensure_alerts(conn: Any) -> None:
         "notified_at timestamp, "
         "notified_severity varchar)"
     )
+    # Columns added since the first release: a database made before them gains them here.
+    for column in RESOLUTION_COLUMNS:
+        conn.execute(f"alter table {TABLE} add column if not exists {column} varchar")
 
 
 def _utc_naive(at: dt.datetime) -> dt.datetime:
@@ -181,6 +212,104 @@ def resolve_alerts(conn: Any, fingerprint: str, at: dt.datetime, *, prefix: bool
         [at, at, fingerprint],
     ).fetchall()
     return len(rows)
+
+
+def _resolve_rows(
+    conn: Any,
+    where: str,
+    params: Sequence[Any],
+    at: dt.datetime,
+    by: str | None,
+    reason: str | None,
+) -> list[Resolution]:
+    """Resolve the open alerts among the rows ``where`` selects; report every one of them."""
+    at = _utc_naive(at)
+    by = (by or "").strip()[:MAX_RESOLUTION_CHARS] or None
+    reason = " ".join((reason or "").split())[:MAX_RESOLUTION_CHARS] or None
+    before = conn.execute(
+        f"select id, resolved_at is not null from {TABLE} where {where} order by id", list(params)
+    ).fetchall()
+    # Never before its last_seen: the sensor, replaying the event that raised it, would
+    # otherwise find it resolved *before* that event and open it again.
+    conn.execute(
+        f"update {TABLE} set resolved_at = greatest(?, last_seen), resolved_by = ?, "
+        f"resolution = ? where resolved_at is null and ({where})",
+        [at, by, reason, *params],
+    )
+    already = {int(alert_id) for alert_id, closed in before if closed}
+    rows = conn.execute(
+        f"select id, fingerprint, message, resolved_at, resolved_by, resolution from {TABLE} "
+        f"where {where} order by id",
+        list(params),
+    ).fetchall()
+    return [
+        Resolution(
+            id=int(alert_id),
+            fingerprint=fingerprint,
+            message=message,
+            resolved_at=resolved_at,
+            resolved_by=resolved_by,
+            resolution=resolution,
+            already=int(alert_id) in already,
+        )
+        for alert_id, fingerprint, message, resolved_at, resolved_by, resolution in rows
+    ]
+
+
+def resolve_by_id(
+    conn: Any,
+    alert_ids: Sequence[int],
+    at: dt.datetime,
+    by: str | None = None,
+    reason: str | None = None,
+) -> list[Resolution]:
+    """Resolve the alerts ``alert_ids`` by hand, all or none: an id that names no alert
+    raises ``UnknownAlert`` and resolves nothing. One already resolved keeps its time,
+    who and why, and comes back with ``already``.
+
+    For the alerts no later event resolves, such as a failed one-off run's.
+    """
+    ids = sorted({int(i) for i in alert_ids})
+    if not ids:
+        raise ValueError("no alert id given")
+    marks = ", ".join("?" for _ in ids)
+    known = {
+        int(i)
+        for (i,) in conn.execute(f"select id from {TABLE} where id in ({marks})", ids).fetchall()
+    }
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise UnknownAlert(
+            f"no alert with id {', '.join(map(str, missing))} in {TABLE}"
+            " (`robo-dagster alerts` lists them)"
+        )
+    return _resolve_rows(conn, f"id in ({marks})", ids, at, by, reason)
+
+
+def resolve_by_run(
+    conn: Any, run_id: str, at: dt.datetime, by: str | None = None, reason: str | None = None
+) -> list[Resolution]:
+    """Resolve by hand every open alert raised by run ``run_id`` (its run and step failures,
+    the checks it failed). ``run_id`` may be its first 8 characters or more, as
+    ``robo-dagster tasks`` shows it, if that names one run. ``UnknownAlert`` when no alert
+    came from such a run; ``ValueError`` for a malformed or ambiguous id."""
+    wanted = run_id.strip().lower()
+    if not _RUN_ID_PREFIX.fullmatch(wanted):
+        raise ValueError(f"not a run id: {run_id[:80]!r} (8 hex digits or more)")
+    runs = [
+        r
+        for (r,) in conn.execute(
+            f"select distinct run_id from {TABLE} where starts_with(run_id, ?) order by 1",
+            [wanted],
+        ).fetchall()
+    ]
+    if not runs:
+        raise UnknownAlert(f"no alert in {TABLE} was raised by run {run_id}")
+    if len(runs) > 1:
+        raise ValueError(
+            f"run id {run_id} is ambiguous: alerts came from {', '.join(runs)}; give more of it"
+        )
+    return _resolve_rows(conn, "run_id = ?", runs, at, by, reason)
 
 
 def open_alerts(conn: Any, min_severity: Severity | str | None = None) -> pd.DataFrame:

@@ -4,31 +4,50 @@
   backlog. Exit status 1 when anything is CRITICAL (an open CRITICAL alert or a failed
   health item), else 0; 3 when there is no Dagster instance.
 - ``alerts [--severity S] [--unresolved] [--limit N]``: the alert history, newest first.
+  Messages wrap between words to the terminal's width (under their row when it is too
+  narrow to hold them beside the other columns); piped, each alert is one whole line.
+- ``alerts resolve ID... | --all-from-run RUN_ID [--by WHO] [--reason WHY]``: resolve by
+  hand the alerts no later run resolves. Exit status 1 for an id or a run with no alert.
 - ``metrics [--name N] [--since T] [--limit N]``: recorded metrics, newest first.
 
 Each takes ``--json``. They read DuckDB with short read-only connections and no
 robo-dagster file lock, so they never make a materialization wait (DuckDB refuses a
 read-only connection while another process writes: they retry for ``READ_RETRY_S`` and
 then say so in one line). ``status``'s DuckDB health item takes the lock for one
-``select 1``, with a 5 s timeout. The instance is ``DAGSTER_HOME``'s.
+``select 1``, with a 5 s timeout. ``alerts resolve`` writes under the lock, as the
+sensors do, waiting at most ``RESOLVE_DEADLINE_S``. The instance is ``DAGSTER_HOME``'s.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import os
+import re
+import shutil
 import sys
+import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from robo_dagster import settings
-from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Severity, severity_rank_sql
+from robo_dagster.monitoring.alerts import (
+    MAX_MESSAGE_CHARS,
+    RESOLUTION_COLUMNS,
+    Resolution,
+    Severity,
+    UnknownAlert,
+    ensure_alerts,
+    resolve_by_id,
+    resolve_by_run,
+    severity_rank_sql,
+)
 from robo_dagster.monitoring.alerts import TABLE as ALERTS_TABLE
 
 METRICS_TABLE = "monitoring.metrics"
@@ -51,6 +70,18 @@ def add_monitoring_commands(subparsers: Any) -> None:
     alerts.add_argument("--unresolved", action="store_true", help="open alerts only")
     alerts.add_argument("--limit", type=int, default=20)
     alerts.add_argument("--json", action="store_true")
+    actions = alerts.add_subparsers(dest="alerts_action", metavar="{resolve}")
+    resolve = actions.add_parser(
+        "resolve",
+        help="resolve alerts by hand: those no later run resolves (a failed one-off run's)",
+    )
+    resolve.add_argument("ids", nargs="*", type=int, metavar="ID", help="alert ids to resolve")
+    resolve.add_argument(
+        "--all-from-run", metavar="RUN_ID", help="every open alert of this run (8+ characters)"
+    )
+    resolve.add_argument("--by", help="who resolves them (default: your login name)")
+    resolve.add_argument("--reason", help="why, kept in the alert's resolution column")
+    resolve.add_argument("--json", action="store_true")
     metrics = subparsers.add_parser("metrics", help="recorded metrics from monitoring.metrics")
     metrics.add_argument("--name", help="one metric, e.g. run_duration_s")
     metrics.add_argument(
@@ -127,11 +158,26 @@ def read_only(database: str, retry_s: float = READ_RETRY_S) -> duckdb.DuckDBPyCo
             time.sleep(_RETRY_POLL_S)
 
 
-def _query(database: str, table: str, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    schema, name = table.split(".")
+    rows = conn.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return {column for (column,) in rows}
+
+
+def _query(
+    database: str, table: str, sql: str | Callable[[set[str]], str], params: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Rows of ``sql`` as dicts; ``sql`` may be built from the table's columns, for a
+    database made before a column was added (a reader never alters the table)."""
     conn = read_only(database)
     try:
+        text = sql if isinstance(sql, str) else sql(_columns(conn, table))
         try:
-            cursor = conn.execute(sql, list(params))
+            cursor = conn.execute(text, list(params))
         except duckdb.CatalogException:
             raise Unavailable(
                 f"no table {table} in {database} yet: metrics_sensor and alerts_sensor "
@@ -157,12 +203,135 @@ def _cell(value: Any) -> str:
     return str(_jsonable(value))
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int = 60) -> str:
-    """Plain text columns: a header, then one line per row (cells cut at ``width``)."""
-    cells = [[_cell(row.get(c))[:width] for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+def ellipsize(text: str, width: int) -> str:
+    """``text`` if it fits in ``width``, else cut at the last space that keeps most of it,
+    ending in "…" so that a cut never reads as the whole value."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if space >= width // 2:
+        head = head[:space]
+    return head.rstrip() + "…"
+
+
+class _IdentifierWrapper(textwrap.TextWrapper):
+    """``TextWrapper`` that breaks a word longer than a line after ":" or "/" before it
+    splits it anywhere: an alert's fingerprint (``step:<run id>:<step>``) has no spaces."""
+
+    def _split(self, text: str) -> list[str]:
+        return [
+            piece
+            for chunk in super()._split(text)
+            for piece in (
+                re.split(r"(?<=[:/])(?=.)", chunk) if len(chunk) > self.width else [chunk]
+            )
+            if piece
+        ]
+
+
+def wrap_text(text: str, width: int) -> list[str]:
+    """``text`` as lines of at most ``width``, broken between words; a word longer than a
+    line breaks after ":" or "/", or else anywhere, since there is nowhere better."""
+    wrapper = _IdentifierWrapper(width=max(width, 1), break_on_hyphens=False)
+    return wrapper.wrap(text) or [""]
+
+
+MIN_WRAPPED_WIDTH = 30
+STACKED_INDENT = "    "
+
+
+def terminal_width() -> int | None:
+    """The terminal's width (``COLUMNS`` wins, as ``shutil.get_terminal_size`` reads it);
+    None when the output is no terminal (a pipe, a file) and ``COLUMNS`` is unset."""
+    return shutil.get_terminal_size(fallback=(0, 0)).columns or None
+
+
+def _layout(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    width: int,
+    wrap: Mapping[str, int | None],
+    line_width: int | None,
+) -> tuple[str, list[list[str]]]:
+    """The header line, and each row's lines (see ``table``)."""
+    texts = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths: list[int] = []
+    for i, column in enumerate(columns):
+        natural = max([len(column), *(len(r[i]) for r in texts)])
+        cap = wrap.get(column, width)
+        widths.append(natural if cap is None else min(natural, max(cap, len(column))))
+    for i, column in enumerate(columns):
+        if column in wrap and wrap[column] is None and line_width is not None:
+            others = sum(w for j, w in enumerate(widths) if j != i) + 2 * (len(columns) - 1)
+            widths[i] = min(widths[i], max(line_width - others, MIN_WRAPPED_WIDTH, len(column)))
+
+    def lines_of(row: list[str]) -> list[str]:
+        cells = [
+            wrap_text(text, w) if column in wrap else [ellipsize(text, w)]
+            for text, w, column in zip(row, widths, columns, strict=True)
+        ]
+        height = max(len(c) for c in cells)
+        return [
+            "  ".join(
+                (c[k] if k < len(c) else "").ljust(w) for c, w in zip(cells, widths, strict=True)
+            ).rstrip()
+            for k in range(height)
+        ]
+
+    header = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()
+    return header, [lines_of(row) for row in texts]
+
+
+def table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    width: int = 60,
+    *,
+    wrap: Mapping[str, int | None] | None = None,
+    line_width: int | None = None,
+) -> str:
+    """Plain text columns: a header, then one line per row, columns aligned.
+
+    A cell is at most ``width`` wide, ellipsized ("…") beyond. A column in ``wrap`` is
+    instead wrapped onto further lines of its row, at its own width, or for ``None`` at
+    whatever ``line_width`` leaves (never under ``MIN_WRAPPED_WIDTH``; unwrapped without
+    a ``line_width``).
+    """
+    header, body = _layout(rows, columns, width, dict(wrap or {}), line_width)
+    return "\n".join([header, *(line for lines in body for line in lines)])
+
+
+def wrapped_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    wrap: Mapping[str, int | None],
+    line_width: int | None,
+) -> str:
+    """A table whose last column is long text (a message), for a person at a terminal.
+
+    - No terminal (``line_width`` None): one line per row, nothing cut or wrapped, so
+      that ``grep`` sees every row whole.
+    - The last column beside the others, wrapped at word boundaries, when that fits.
+    - A terminal too narrow for it beside the other columns: it goes under its row,
+      indented, wrapped to the terminal's width.
+    """
+    if line_width is None:
+        return table(rows, columns, width=MAX_MESSAGE_CHARS)
+    inline = table(rows, columns, MAX_MESSAGE_CHARS, wrap=wrap, line_width=line_width)
+    if max(len(line) for line in inline.splitlines()) <= line_width:
+        return inline
+    *beside, below = columns
+    header, body = _layout(
+        rows, beside, MAX_MESSAGE_CHARS, {k: v for k, v in wrap.items() if k != below}, line_width
+    )
+    room = max(line_width - len(STACKED_INDENT), MIN_WRAPPED_WIDTH)
+    lines = [header + f"  ({below} below)"]
+    for row, row_lines in zip(rows, body, strict=True):
+        lines += row_lines
+        lines += [STACKED_INDENT + part for part in wrap_text(_cell(row.get(below)), room)]
     return "\n".join(lines)
 
 
@@ -194,17 +363,153 @@ def list_alerts(
     where = [f"{severity_rank_sql('severity')} >= ?"]
     if unresolved:
         where.append("resolved_at is null")
-    sql = (
-        f"select {', '.join(ALERT_COLUMNS)}, asset, check_name, run_id from {ALERTS_TABLE} "
-        f"where {' and '.join(where)} order by last_seen desc, id desc limit ?"
-    )
+
+    def sql(present: set[str]) -> str:
+        resolution = [c if c in present else f"null as {c}" for c in RESOLUTION_COLUMNS]
+        return (
+            f"select {', '.join(ALERT_COLUMNS)}, asset, check_name, run_id, "
+            f"{', '.join(resolution)} from {ALERTS_TABLE} "
+            f"where {' and '.join(where)} order by last_seen desc, id desc limit ?"
+        )
+
     return _query(database, ALERTS_TABLE, sql, [int(severity or 0), limit])
 
 
+# The fingerprint wraps at this width; the message takes what the terminal leaves.
+FINGERPRINT_WIDTH = 40
+ALERT_WRAP: dict[str, int | None] = {"fingerprint": FINGERPRINT_WIDTH, "message": None}
+
+
+def render_alerts(rows: Sequence[dict[str, Any]], line_width: int | None = None) -> str:
+    """The alerts as a table for a person: fingerprints and messages wrapped between
+    words to ``line_width`` (default: the terminal's), never cut (``wrapped_table``)."""
+    width = terminal_width() if line_width is None else line_width
+    return wrapped_table(rows, ALERT_COLUMNS, ALERT_WRAP, width)
+
+
 def _alerts(args: argparse.Namespace) -> int:
+    if getattr(args, "alerts_action", None) == "resolve":
+        return _resolve(args)
     rows = list_alerts(settings.duckdb_path(), args.severity, args.unresolved, args.limit)
-    print_rows(rows, ALERT_COLUMNS, args.json, "no alerts")
+    if args.json:
+        print_rows(rows, ALERT_COLUMNS, True, "no alerts")
+    else:
+        print(render_alerts(rows) if rows else "no alerts")
     return 0
+
+
+RESOLVE_DEADLINE_S = 30.0
+
+
+def resolve_alerts_by_hand(
+    database: str,
+    alert_ids: Sequence[int] = (),
+    run_id: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    deadline_s: float = RESOLVE_DEADLINE_S,
+    instance: Any = None,
+) -> list[Resolution]:
+    """Resolve ``alert_ids``, or every alert of ``run_id``, under the warehouse's write
+    lock (so never in the middle of a sensor's tick), in one transaction.
+
+    ``UnknownAlert`` when an id or the run names no alert, ``ValueError`` for a bad run
+    id, ``Unavailable`` when there is no DuckDB file, ``WarehouseBusy`` past ``deadline_s``.
+    With a Dagster ``instance``, the ``monitoring/alerts`` asset is reported at once
+    with the new summary (otherwise the next sensor tick reports it).
+    """
+    from robo_dagster.warehouse.connection import locked_connection
+
+    if not Path(database).expanduser().exists():
+        raise Unavailable(f"no DuckDB file at {database}: nothing has been recorded yet")
+    at = dt.datetime.now(dt.timezone.utc)
+    reports: list[Any] = []
+    with locked_connection(database, deadline_s=deadline_s) as conn:
+        conn.execute("begin transaction")
+        try:
+            ensure_alerts(conn)
+            if run_id is not None:
+                resolved = resolve_by_run(conn, run_id, at, by, reason)
+            else:
+                resolved = resolve_by_id(conn, alert_ids, at, by, reason)
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        if instance is not None and any(not r.already for r in resolved):
+            from robo_dagster.monitoring.dashboard import dashboard_reports
+
+            reports = dashboard_reports(instance, conn, include_metrics=False)
+    for report in reports:
+        instance.report_runless_asset_event(report)
+    return resolved
+
+
+def _resolve_instance() -> Any:
+    """The Dagster instance, if ``DAGSTER_HOME`` names one; None otherwise."""
+    try:
+        require_dagster_home()
+    except Unavailable:
+        return None
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get()
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    from robo_dagster.warehouse.locking import WarehouseBusy
+
+    if bool(args.ids) == bool(args.all_from_run):
+        print("give alert ids or --all-from-run RUN_ID (one of the two)", file=sys.stderr)
+        return 2
+    by = args.by or _user()
+    instance = _resolve_instance()
+    try:
+        resolved = resolve_alerts_by_hand(
+            settings.duckdb_path(),
+            args.ids,
+            args.all_from_run,
+            by,
+            args.reason,
+            deadline_s=RESOLVE_DEADLINE_S,
+            instance=instance,
+        )
+    except UnknownAlert as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except WarehouseBusy as exc:
+        raise Unavailable(f"the warehouse is busy, nothing resolved; try again: {exc}") from None
+    finally:
+        if instance is not None:
+            instance.dispose()
+    if args.json:
+        print(
+            json.dumps(
+                [{k: _jsonable(v) for k, v in r._asdict().items()} for r in resolved], indent=2
+            )
+        )
+        return 0
+    for r in resolved:
+        what = f"alert {r.id} ({r.fingerprint})"
+        who = "".join(
+            [
+                f" by {r.resolved_by}" if r.resolved_by else "",
+                f": {r.resolution}" if r.resolution else "",
+            ]
+        )
+        when = _jsonable(r.resolved_at)
+        print(f"{what} was already resolved at {when}{who}" if r.already else f"resolved {what}")
+    return 0
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return None
 
 
 def list_metrics(
@@ -240,24 +545,32 @@ def _metrics(args: argparse.Namespace) -> int:
 
 
 def _last_runs(instance: Any, scan: int = 500) -> list[dict[str, Any]]:
+    """The latest run of each job, among the last ``scan`` runs. Runs of Dagster's
+    anonymous asset jobs count by the assets they were launched for (``run_names``):
+    "the last ``__ASSET_JOB``" would be whichever asset happened to run last."""
+    from robo_dagster.tasks.run_names import RunNamer
+
+    namer = RunNamer(instance)
     seen: dict[str, dict[str, Any]] = {}
     for record in instance.get_run_records(limit=scan):
         run = record.dagster_run
-        if run.job_name in seen:
+        name = namer.name(run)
+        if name in seen:
             continue
         duration = (
             round(record.end_time - record.start_time, 1)
             if record.end_time is not None and record.start_time is not None
             else None
         )
-        seen[run.job_name] = {
+        seen[name] = {
             "job": run.job_name,
+            "name": name,
             "run_id": run.run_id,
             "status": run.status.value,
             "created": record.create_timestamp.astimezone(dt.timezone.utc).replace(tzinfo=None),
             "duration_s": duration,
         }
-    return sorted(seen.values(), key=lambda r: r["job"])
+    return sorted(seen.values(), key=lambda r: r["name"])
 
 
 def collect_status(instance: Any, database: str) -> dict[str, Any]:
@@ -293,8 +606,9 @@ def collect_status(instance: Any, database: str) -> dict[str, Any]:
     }
 
 
-def render_status(status: dict[str, Any]) -> str:
-    """``collect_status``'s data as readable text."""
+def render_status(status: dict[str, Any], line_width: int | None = None) -> str:
+    """``collect_status``'s data as readable text (alert messages wrapped to
+    ``line_width``, the terminal's by default)."""
     health = [h | {"ok": "ok" if h["ok"] else "FAIL"} for h in status["health"]]
     parts = [
         "Health",
@@ -307,12 +621,18 @@ def render_status(status: dict[str, Any]) -> str:
     ]
     if status["worst_open_alerts"]:
         parts.append(
-            table(status["worst_open_alerts"], ("id", "severity", "fingerprint", "message"))
+            wrapped_table(
+                status["worst_open_alerts"],
+                ("id", "severity", "fingerprint", "message"),
+                ALERT_WRAP,
+                terminal_width() if line_width is None else line_width,
+            )
         )
     parts += ["", "Last run per job"]
+    last_runs = [r | {"job": r["name"]} for r in status["last_runs"]]
     parts.append(
-        table(status["last_runs"], ("job", "status", "run_id", "created", "duration_s"))
-        if status["last_runs"]
+        table(last_runs, ("job", "status", "run_id", "created", "duration_s"))
+        if last_runs
         else "no runs yet"
     )
     parts += ["", f"Backlog: {status['backlog']} queued run(s)"]

@@ -67,6 +67,8 @@ alerts_table = AssetSpec(
                 TableColumn("resolved_at", "timestamp", description="null while open"),
                 TableColumn("notified_at", "timestamp", description="last webhook delivery"),
                 TableColumn("notified_severity", "varchar"),
+                TableColumn("resolved_by", "varchar", description="who resolved it by hand"),
+                TableColumn("resolution", "varchar", description="why, when resolved by hand"),
             ]
         )
     },

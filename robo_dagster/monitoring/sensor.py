@@ -32,8 +32,9 @@ What raises and resolves what:
 - Runs of Dagster's anonymous asset jobs (names starting ``__``: the UI's and the
   automation sensor's ``__ASSET_JOB``, ``materialize()``) select different assets each time,
   so another success of "the same job" proves nothing: their alerts are per run
-  (``run:<run_id>``, ``step:<run_id>:<step>``) and stay open until resolved by hand
-  (``alerts.resolve_alerts``); the asset's own checks still resolve themselves.
+  (``run:<run_id>``, ``step:<run_id>:<step>``), named by the run's assets in their
+  messages ("one-off run of portfolio/positions +3 failed"), and stay open until resolved
+  by hand (``robo-dagster alerts resolve``); the asset's own checks still resolve themselves.
 
 A tick that raised or resolved something also reports a materialization of the
 ``monitoring/alerts`` asset with the alert summary when that changed (``dashboard.py``).
@@ -81,6 +82,7 @@ from robo_dagster.monitoring.alerts import (
 )
 from robo_dagster.monitoring.dashboard import dashboard_reports
 from robo_dagster.monitoring.webhook import DeliveryReport, WebhookChannel
+from robo_dagster.tasks.run_names import RunNamer
 from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
 
@@ -224,15 +226,19 @@ def _check_action(
 def alerts_from_records(
     records: Sequence[EventLogRecord],
     run_tags: Mapping[str, Mapping[str, str]] | None = None,
+    run_names: Mapping[str, str] | None = None,
 ) -> tuple[list[RaiseAction], list[ResolveAction]]:
     """The alerts to raise and resolve for ``records``, which are taken in the order given.
 
     ``records`` are asset-check evaluations, run failures and successes, and step failures
     (the sensor puts a run's step failures just before its run failure). ``run_tags`` gives
-    each failed run's tags, for its priority. Other event types are ignored. Each action's
-    ``seq`` is its record's position, so raises and resolves can be replayed in order.
+    each failed run's tags, for its priority, and ``run_names`` what a failed run of an
+    anonymous asset job is called in its messages (its assets, ``one_off_run_names``).
+    Other event types are ignored. Each action's ``seq`` is its record's position, so
+    raises and resolves can be replayed in order.
     """
     tags_by_run = run_tags or {}
+    names = run_names or {}
     raises: list[RaiseAction] = []
     resolves: list[ResolveAction] = []
     for seq, record in enumerate(records):
@@ -258,6 +264,8 @@ def alerts_from_records(
                 resolves.append(ResolveAction(seq, f"step:{job}:", at, prefix=True))
             continue
         scope = run_id if _is_anonymous(job) else job
+        # "job __ASSET_JOB" says nothing: a one-off run is called by its assets.
+        one_off = names.get(run_id)
         error = _root_error(getattr(data, "error", None))
         if event.event_type == DagsterEventType.RUN_FAILURE:
             priority = _priority(tags_by_run.get(run_id, {}))
@@ -272,7 +280,11 @@ def alerts_from_records(
                 fingerprint=f"run:{scope}",
                 severity=severity,
                 source="run",
-                message=_message(f"job {job} failed ({run})" + (f": {reason}" if reason else "")),
+                message=_message(
+                    (f"one-off run of {one_off}" if one_off else f"job {job}")
+                    + f" failed ({run})"
+                    + (f": {reason}" if reason else "")
+                ),
                 run_id=run_id,
             )
             raises.append(RaiseAction(seq, alert, at))
@@ -283,13 +295,33 @@ def alerts_from_records(
                 severity=Severity.ERROR,
                 source="run",
                 message=_message(
-                    f"step {step} of job {job} failed (run {run_id[:8]})"
+                    f"step {step} of "
+                    + (f"the one-off run of {one_off}" if one_off else f"job {job}")
+                    + f" failed (run {run_id[:8]})"
                     + (f": {error}" if error else "")
                 ),
                 run_id=run_id,
             )
             raises.append(RaiseAction(seq, alert, at))
     return raises, resolves
+
+
+def one_off_run_names(
+    instance: DagsterInstance, records: Sequence[EventLogRecord]
+) -> dict[str, str]:
+    """What each failed run of an anonymous asset job in ``records`` is called: its assets,
+    shortened (``tasks.run_names``), e.g. ``portfolio/positions +3``."""
+    failed = [
+        r.event_log_entry.run_id
+        for r in records
+        if r.event_log_entry.dagster_event_type == DagsterEventType.RUN_FAILURE
+        and _is_anonymous(r.event_log_entry.job_name or "")
+    ]
+    if not failed:
+        return {}
+    namer = RunNamer(instance)
+    runs = instance.get_runs(filters=RunsFilter(run_ids=failed))
+    return {run.run_id: name for run in runs if (name := namer.name(run)) != run.job_name}
 
 
 def read_events(instance: DagsterInstance, after: int, limit: int) -> EventBatch:
@@ -445,7 +477,8 @@ def alerts_sensor(context: SensorEvaluationContext) -> SensorResult:
     after = _parse_cursor(context.cursor)
     batch = read_events(context.instance, after, MAX_EVENTS_PER_TICK)
     records, run_tags = with_run_context(context.instance, batch.records)
-    raises, resolves = alerts_from_records(records, run_tags)
+    run_names = one_off_run_names(context.instance, records)
+    raises, resolves = alerts_from_records(records, run_tags, run_names)
     database = settings.duckdb_path()
     counts = TickCounts()
     reports: list[AssetMaterialization] = []

@@ -6,6 +6,8 @@
 - ``submission``: turning a request (``robo-dagster submit``/``orchestrate``, the REST
   API) into a run on Dagster's queue;
 - ``held_tasks``: runs that wait for other runs to succeed (``submit --after``);
-- ``status``: the queue view (``robo-dagster tasks``, ``GET /api/v1/tasks``);
+- ``status``: the queue view (``robo-dagster tasks``, ``GET /api/v1/scheduling/status``);
+- ``run_names``: what a person reads for a run: its job, or a one-off run's assets;
+- ``suggestions``: "did you mean …?" for a misspelt job, asset or option;
 - ``run_owner``: which process owns an in-process run, so a dead one's runs are failed.
 """

@@ -9,10 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunRecord,
+    RunsFilter,
+)
 
 from robo_dagster.tasks.held_tasks import AFTER_TAG, HOLD_TAG, WAITING
 from robo_dagster.tasks.queues import PRIORITY_TAG, QUEUE_TAG, QUEUES
+from robo_dagster.tasks.run_names import RunNamer
 
 IN_FLIGHT = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
@@ -31,41 +39,89 @@ def dequeue_order(records: list[RunRecord]) -> list[RunRecord]:
     return sorted(records, key=lambda r: (-_priority(r.dagster_run), r.create_timestamp))
 
 
+# How many planned materializations of an asset ``tasks ASSET`` reads to find its runs.
+PLANNED_SCAN = 1000
+
+
+def _finished_records(
+    instance: DagsterInstance, finished: int, target: str | None, target_is_asset: bool
+) -> list[RunRecord]:
+    if target is None:
+        return list(instance.get_run_records(RunsFilter(statuses=FINISHED), limit=finished))
+    if not target_is_asset:
+        runs = RunsFilter(job_name=target, statuses=FINISHED)
+        return list(instance.get_run_records(runs, limit=finished))
+    # Every run that materializes an asset plans it when it is created: the asset's
+    # planned events name its runs, whatever job they belong to.
+    planned = instance.fetch_planned_materializations(
+        AssetKey.from_user_string(target), limit=PLANNED_SCAN
+    ).records
+    run_ids = list(dict.fromkeys(r.run_id for r in planned if r.run_id))
+    if not run_ids or finished == 0:
+        return []
+    runs = RunsFilter(run_ids=run_ids, statuses=FINISHED)
+    return list(instance.get_run_records(runs, limit=finished))
+
+
 def queue_status(
-    instance: DagsterInstance, now: dt.datetime | None = None, finished: int = 10
+    instance: DagsterInstance,
+    now: dt.datetime | None = None,
+    finished: int = 10,
+    target: str | None = None,
+    target_is_asset: bool = False,
 ) -> dict[str, Any]:
     """Queued runs in dequeue order, running runs per queue against their limits, held
-    tasks and what they wait on, and the latest finished runs."""
+    tasks and what they wait on, and the latest finished runs.
+
+    Each run has its ``job``, its ``assets`` and the ``name`` a person reads
+    (``run_names``). With ``target`` (a job, or an asset with ``target_is_asset``), only
+    the runs of that job, or that materialize that asset, are listed; the queues' loads
+    stay whole, since a limit is shared by every run in the queue.
+    """
     moment = now or dt.datetime.now(dt.timezone.utc)
+    namer = RunNamer(instance)
+
+    def wanted(record: RunRecord) -> bool:
+        run = record.dagster_run
+        if target is None:
+            return True
+        return target in namer.assets(run) if target_is_asset else run.job_name == target
+
     queued = dequeue_order(
         list(instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.QUEUED])))
     )
+    queued = [r for r in queued if wanted(r)]
     running = instance.get_run_records(RunsFilter(statuses=IN_FLIGHT))
-    done = instance.get_run_records(RunsFilter(statuses=FINISHED), limit=finished)
+    done = _finished_records(instance, finished, target, target_is_asset)
 
     def brief(record: RunRecord) -> dict[str, Any]:
         run = record.dagster_run
         return {
             "run_id": run.run_id,
             "job": run.job_name,
+            "name": namer.name(run),
+            "assets": namer.assets(run),
             "priority": _priority(run),
             "queue": run.tags.get(QUEUE_TAG, "-"),
         }
 
     per_queue: dict[str, dict[str, Any]] = {
-        name: {"limit": queue.concurrency or None, "running": []} for name, queue in QUEUES.items()
+        name: {"limit": queue.concurrency or None, "running": [], "runs": []}
+        for name, queue in QUEUES.items()
     }
     for record in running:
         name = record.dagster_run.tags.get(QUEUE_TAG, "-")
-        per_queue.setdefault(name, {"limit": None, "running": []})["running"].append(
-            record.dagster_run.run_id
-        )
+        load = per_queue.setdefault(name, {"limit": None, "running": [], "runs": []})
+        load["running"].append(record.dagster_run.run_id)
+        if wanted(record):
+            load["runs"].append(brief(record))
     held = [
         brief(r) | {"after": r.dagster_run.tags.get(AFTER_TAG, "").split(",")}
         for r in queued
         if r.dagster_run.tags.get(HOLD_TAG) == WAITING
     ]
     return {
+        "target": target,
         "queued": [
             brief(r) | {"waiting_s": round((moment - r.create_timestamp).total_seconds(), 1)}
             for r in queued
@@ -86,27 +142,56 @@ def queue_status(
     }
 
 
+def _aligned(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Rows of cells as lines, every column as wide as its widest cell."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        (indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))).rstrip()
+        for row in rows
+    ]
+
+
 def render(status: dict[str, Any]) -> str:
-    """``queue_status`` as plain-text tables."""
-    lines = [f"queued ({len(status['queued'])}), in dequeue order:"]
-    lines += [
-        f"  {q['run_id'][:8]}  p{q['priority']:<2}  {q['queue']:<15} {q['job']:<28} waiting {q['waiting_s']:.0f} s"
-        for q in status["queued"]
-    ] or ["  none"]
+    """``queue_status`` as plain-text tables, each run named by ``name``."""
+    target = status.get("target")
+    lines = [f"runs of {target} only:"] if target else []
+    lines.append(f"queued ({len(status['queued'])}), in dequeue order:")
+    lines += _aligned(
+        [
+            [
+                q["run_id"][:8],
+                f"p{q['priority']}",
+                q["queue"],
+                q["name"],
+                f"waiting {q['waiting_s']:.0f} s",
+            ]
+            for q in status["queued"]
+        ]
+    ) or ["  none"]
     lines.append("running, per queue:")
     for name, queue in status["running"].items():
         limit = queue["limit"] if queue["limit"] is not None else "no limit"
-        ids = ", ".join(r[:8] for r in queue["running"]) or "-"
-        lines.append(f"  {name:<15} {len(queue['running'])} of {limit}: {ids}")
+        runs = ", ".join(f"{r['run_id'][:8]} {r['name']}" for r in queue["runs"]) or "-"
+        lines.append(f"  {name:<15} {len(queue['running'])} of {limit}: {runs}")
     lines.append(f"held ({len(status['held'])}):")
-    lines += [
-        f"  {h['run_id'][:8]}  {h['job']:<28} after {', '.join(a[:8] for a in h['after'])}"
-        for h in status["held"]
-    ] or ["  none"]
+    lines += _aligned(
+        [
+            [h["run_id"][:8], h["name"], "after " + ", ".join(a[:8] for a in h["after"])]
+            for h in status["held"]
+        ]
+    ) or ["  none"]
     lines.append("latest finished:")
-    lines += [
-        f"  {f['run_id'][:8]}  {f['status']:<8} {f['job']:<28} "
-        + (f"{f['duration_s']:.1f} s" if f["duration_s"] is not None else "-")
-        for f in status["finished"]
-    ] or ["  none"]
+    lines += _aligned(
+        [
+            [
+                f["run_id"][:8],
+                f["status"],
+                f["name"],
+                f"{f['duration_s']:.1f} s" if f["duration_s"] is not None else "-",
+            ]
+            for f in status["finished"]
+        ]
+    ) or ["  none"]
     return "\n".join(lines)

@@ -30,6 +30,8 @@ from robo_dagster.tasks.queues import (
     Priority,
     validate_priority,
 )
+from robo_dagster.tasks.run_names import shorten_names
+from robo_dagster.tasks.suggestions import did_you_mean, unknown_target
 
 ASSET_JOB = "__ASSET_JOB"
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -68,8 +70,17 @@ class Task:
     run_config: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def name(self) -> str:
+        """What a person reads for it: the job, or the assets of an asset task."""
+        if self.asset_selection:
+            return shorten_names(sorted(key.to_user_string() for key in self.asset_selection))
+        return self.job_name
 
-def _names() -> tuple[set[str], set[str]]:
+
+def target_names() -> tuple[set[str], set[str]]:
+    """The names a task can target: the jobs (Dagster's anonymous ones left out) and the
+    asset keys as ``group/name``."""
     from robo_dagster.definitions import defs
 
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
@@ -139,7 +150,7 @@ def plan_task(
     (``robo/symbols``) as its subject, not used to narrow it. ``after``: run ids the task
     waits for (``tasks.held_tasks``); ``launch`` checks that they exist.
     """
-    jobs, assets = _names()
+    jobs, assets = target_names()
     tags: dict[str, str] = {}
     if after:
         malformed = [r for r in after if not RUN_ID.fullmatch(r)]
@@ -170,10 +181,7 @@ def plan_task(
         queue = GROUP_QUEUES[target.split("/")[0]]
         tags = queue.tags(tags.get(PRIORITY_TAG, Priority.NORMAL)) | tags
         return Task(ASSET_JOB, [AssetKey(target.split("/"))], dict(run_config or {}), tags)
-    raise TaskRefused(
-        f"no job or asset named {target!r}. Jobs: {', '.join(sorted(jobs))}. "
-        "Assets are group/name, e.g. ai_analysis/trade_recommendations."
-    )
+    raise TaskRefused(unknown_target(target, jobs, assets))
 
 
 def recommendations_config(
@@ -215,7 +223,10 @@ def plan_orchestration(
 ) -> Task:
     """The whole graph, ``sequential`` or ``parallel`` (``max_concurrent`` steps at once)."""
     if mode not in MODES:
-        raise TaskRefused(f"unknown mode {mode!r}: expected one of {', '.join(sorted(MODES))}")
+        raise TaskRefused(
+            f"unknown mode {mode!r}: expected one of {', '.join(sorted(MODES))}"
+            f"{did_you_mean(mode, MODES)}"
+        )
     config: dict[str, Any] = {}
     if max_concurrent is not None:
         if mode != "parallel":
@@ -237,6 +248,7 @@ def plan_analysis(
     if analysis not in ANALYSES:
         raise TaskRefused(
             f"unknown analysis {analysis!r}: expected one of {', '.join(sorted(ANALYSES))}"
+            f"{did_you_mean(analysis, ANALYSES)}"
         )
     options = (risk_tolerance, max_recommendations)
     if analysis != "recommendations" and any(o is not None for o in options):
@@ -279,4 +291,4 @@ def launch(task: Task, host: str = "127.0.0.1", port: int = 3000) -> str:
             asset_selection=task.asset_selection,
         )
     except DagsterGraphQLClientError as exc:
-        raise TaskRefused(f"the webserver refused {task.job_name}: {exc}") from exc
+        raise TaskRefused(f"the webserver refused {task.name}: {exc}") from exc

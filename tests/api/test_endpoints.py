@@ -9,6 +9,7 @@ import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 from fastapi.testclient import TestClient
 
+from robo_dagster.api.audit import list_audit
 from robo_dagster.cli.main import main
 from robo_dagster.market_data.inbox import INBOX_TABLE, ensure_inbox
 from robo_dagster.monitoring.alerts import Alert, ensure_alerts, raise_alert, resolve_alerts
@@ -227,6 +228,7 @@ def test_the_openapi_page_lists_every_endpoint_and_works_offline(client: TestCli
             "scheduling/status",
             "monitoring/status",
             "monitoring/alerts",
+            "monitoring/alerts/resolve",
             "monitoring/metrics",
             "runs/{run_id}",
             "events",
@@ -314,3 +316,72 @@ def test_an_event_push_waits_for_a_reader_in_the_same_process(
     response = client.post(f"{API}/events", headers=bearer(PUSHER), json=EVENT)
     thread.join()
     assert (response.status_code, response.json()["event_id"]) == (201, 2)
+
+
+def test_alerts_are_resolved_by_hand_with_the_submit_scope(
+    client: TestClient, api_env: dict[str, str]
+) -> None:
+    at = dt.datetime(2026, 11, 25, 15, 0)
+    run_id = "5f1c2a9e-0000-4000-8000-00000000abcd"
+    with locked_connection(api_env["db"]) as conn:
+        ensure_alerts(conn)
+        step, run, other = (
+            raise_alert(
+                conn,
+                Alert(fingerprint=fp, severity="ERROR", source="run", message=fp, run_id=rid),
+                at,
+            )
+            for fp, rid in [
+                (f"step:{run_id}:portfolio__positions", run_id),
+                (f"run:{run_id}", run_id),
+                ("run:other", None),
+            ]
+        )
+    resolve = f"{API}/monitoring/alerts/resolve"
+    assert client.post(resolve, headers=bearer(READER), json={"ids": [run]}).status_code == 403
+
+    first = client.post(resolve, headers=bearer(SUBMITTER), json={"ids": [run], "reason": "re-run"})
+    assert first.status_code == 200, first.text
+    (body,) = first.json()
+    assert (body["id"], body["already"], body["resolved_by"], body["resolution"]) == (
+        run,
+        False,
+        "api:ops",
+        "re-run",
+    )
+    by_run = client.post(resolve, headers=bearer(SUBMITTER), json={"run_id": run_id[:8]}).json()
+    assert [(a["id"], a["already"]) for a in by_run] == [(step, False), (run, True)]
+
+    missing = client.post(resolve, headers=bearer(SUBMITTER), json={"ids": [999]})
+    assert missing.status_code == 404 and "no alert with id 999" in missing.json()["detail"]
+    for bad in ({}, {"ids": [other], "run_id": run_id}, {"run_id": "zz-not-hex"}):
+        assert client.post(resolve, headers=bearer(SUBMITTER), json=bad).status_code == 422
+
+    listed = client.get(f"{API}/monitoring/alerts", headers=bearer(READER)).json()
+    by_id = {a["id"]: a for a in listed}
+    assert by_id[run]["resolved_by"] == by_id[step]["resolved_by"] == "api:ops"
+    assert by_id[other]["resolved_at"] is None  # only what was asked for
+    client.app.state.audit.stop()  # flushes the audit spool into DuckDB
+    audited = [
+        (r["token_name"], r["status"], r["detail"])
+        for r in reversed(list_audit(api_env["db"], limit=100))
+        if r["endpoint"] == resolve
+    ]
+    assert audited[:3] == [
+        ("dashboard", 403, "token 'dashboard' lacks the 'submit' scope"),
+        ("ops", 200, f"resolved alert(s) {run}"),
+        ("ops", 200, f"resolved alert(s) {step}"),
+    ]
+
+
+def test_the_queue_of_one_target_and_a_misspelt_one(client: TestClient) -> None:
+    run_id = a_run({QUEUE_TAG: "ai_analysis"})  # a run of "toy", no job or asset of the desk
+    run = client.get(f"{API}/runs/{run_id}", headers=bearer(READER)).json()
+    assert (run["job"], run["name"]) == ("__ephemeral_asset_job__", "toy")
+    listed = client.get(
+        f"{API}/scheduling/status?target=portfolio/positions", headers=bearer(READER)
+    ).json()
+    assert listed["target"] == "portfolio/positions" and listed["finished"] == []
+    wrong = client.get(f"{API}/scheduling/status?target=portfolo/positions", headers=bearer(READER))
+    assert wrong.status_code == 422
+    assert "did you mean portfolio/positions?" in wrong.text

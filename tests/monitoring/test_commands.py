@@ -202,3 +202,108 @@ def test_a_writer_in_another_process_is_waited_for_briefly_then_named(alerts_db:
     finally:
         holder.communicate("")
     read_only(alerts_db).close()
+
+
+LONG = (
+    "step portfolio__positions of the one-off run of portfolio/positions +3 failed (run "
+    "5f1c2a9e): BrokerUnavailable: the broker refused the session token after 3 attempts"
+)
+
+
+@pytest.fixture()
+def long_alerts(alerts_db: str) -> str:
+    with locked_connection(alerts_db) as conn:
+        ensure_alerts(conn)
+        record_alert(
+            conn,
+            Alert(fingerprint="run:5f1c2a9e", severity="ERROR", source="run", message=LONG),
+            NOW,
+        )
+        record_alert(conn, alert("run:a_job", Severity.WARNING), NOW - dt.timedelta(minutes=1))
+    return alerts_db
+
+
+def message_lines(lines: list[str], column: int) -> list[str]:
+    return [line[column:] for line in lines[1:] if len(line) > column]
+
+
+def test_a_long_message_wraps_between_words_in_its_column(
+    long_alerts: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "150")
+    assert main(["alerts"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 150 for line in lines)
+    column = lines[0].index("message")
+    long_rows = [i for i, line in enumerate(lines) if line.startswith("1 ")]
+    (first,) = long_rows
+    # The row's continuation lines are blank up to the message column: columns stay aligned.
+    continuation = lines[first + 1 : len(lines) - 1]
+    assert len(continuation) >= 1
+    assert all(line[:column].strip() == "" for line in continuation)
+    pieces = [lines[first][column:], *(line[column:] for line in continuation)]
+    assert " ".join(pieces) == LONG  # every word whole, in order, none lost
+    assert lines[-1].startswith("2 ") and lines[-1].endswith("run:a_job broke")
+
+
+def test_a_narrow_terminal_puts_the_message_under_its_row(
+    long_alerts: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "110")
+    assert main(["alerts"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("source  (message below)")
+    assert all(len(line) <= 110 for line in lines)
+    below = [line for line in lines if line.startswith("    ")]
+    assert " ".join(line.strip() for line in below) == f"{LONG} run:a_job broke"
+
+
+def test_without_a_terminal_each_alert_is_one_whole_line() -> None:
+    from robo_dagster.monitoring.commands import ALERT_COLUMNS, ALERT_WRAP, wrapped_table
+
+    rows = [{"id": 1, "severity": "ERROR", "fingerprint": "run:5f1c2a9e", "message": LONG}]
+    lines = wrapped_table(rows, ALERT_COLUMNS, ALERT_WRAP, None).splitlines()
+    assert len(lines) == 2 and lines[1].endswith(LONG)  # grep sees the whole message
+
+
+def test_status_wraps_the_worst_alerts_messages_too() -> None:
+    from robo_dagster.monitoring.commands import render_status
+
+    status = {
+        "critical": True,
+        "health": [],
+        "open_alerts": {"CRITICAL": 0, "ERROR": 1, "WARNING": 0, "INFO": 0},
+        "open_alerts_note": None,
+        "worst_open_alerts": [
+            {"id": 1, "severity": "ERROR", "fingerprint": "run:5f1c2a9e", "message": LONG}
+        ],
+        "last_runs": [],
+        "backlog": 0,
+    }
+    text = render_status(status, line_width=80)
+    table_lines = text.split("Open alerts:")[1].split("\n\n")[0].splitlines()[1:]
+    assert all(len(line) <= 80 for line in table_lines)
+    column = table_lines[0].index("message")
+    assert " ".join(line[column:] for line in table_lines[1:]) == LONG
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "expected"),
+    [
+        ("short", 10, "short"),
+        ("the broker refused the session token", 20, "the broker refused…"),
+        ("run:5f1c2a9e-0000-4000-8000-00000000abcd", 12, "run:5f1c2a9…"),
+    ],
+)
+def test_a_cell_too_long_is_ellipsized_at_a_word(text: str, width: int, expected: str) -> None:
+    from robo_dagster.monitoring.commands import ellipsize
+
+    assert ellipsize(text, width) == expected and len(expected) <= width
+
+
+def test_an_identifier_wraps_after_its_separators() -> None:
+    from robo_dagster.monitoring.commands import wrap_text
+
+    fingerprint = "check:market_data/price_bars:price_bars_valid"
+    assert wrap_text(fingerprint, 30) == ["check:market_data/price_bars:", "price_bars_valid"]
+    assert wrap_text("", 10) == [""]

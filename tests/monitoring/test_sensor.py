@@ -195,12 +195,15 @@ def test_a_failed_run_names_the_job_and_the_error(
     run = table.loc[f"run:{run_id}"]
     assert (run["source"], run["severity"], run["run_id"]) == ("run", "ERROR", run_id)
     assert run["message"] == (
-        f"job __ephemeral_asset_job__ failed (run {run_id[:8]}): "
+        f"one-off run of monitoring_test/broken failed (run {run_id[:8]}): "
         "RuntimeError: the broker refused the session token"
     )
     step = table.loc[f"step:{run_id}:monitoring_test__broken"]
     assert step["severity"] == "ERROR"
-    assert "step monitoring_test__broken of job __ephemeral_asset_job__ failed" in step["message"]
+    assert (
+        "step monitoring_test__broken of the one-off run of monitoring_test/broken failed"
+        in step["message"]
+    )
     assert step["message"].endswith("RuntimeError: the broker refused the session token")
 
 
