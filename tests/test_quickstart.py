@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 from dagster import DagsterEventType, DagsterInstance
 
 from tests.conftest import AS_OF
@@ -54,6 +55,13 @@ def test_quickstart_prints_one_progress_line_per_stage_and_no_debug_line(tmp_pat
     )
     assert messages[4] == "publishing the readers' snapshot"
     assert "robo-dagster: 2 of 2 replays succeeded" in run.stdout
+    # Orders go out only through execution_job: neither the replays nor the pipeline
+    # sized or submitted any.
+    with duckdb.connect(str(tmp_path / "robo.duckdb"), read_only=True) as conn:
+        schemas = {
+            name for (name,) in conn.execute("select schema_name from duckdb_tables()").fetchall()
+        }
+    assert "ai_analysis" in schemas and "execution" not in schemas
 
     # Only the terminal is quieter: the run's event log, which the UI's run page reads,
     # keeps the events Dagster logs at DEBUG (every step's start, every materialization).

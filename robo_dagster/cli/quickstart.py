@@ -111,7 +111,7 @@ def replay_analyses(
     **market_overrides: Any,
 ) -> int:
     """Backfill the price history over ``first`` .. ``last``, then materialize every
-    unpartitioned asset as of ``replays`` past sessions, oldest first, in this process (the
+    unpartitioned asset but the execution group's as of ``replays`` past sessions, oldest first, in this process (the
     replays stay out of the UI's run list). Returns how many replays succeeded.
     ``progress`` numbers the stages (by default: the backfill, then each replay);
     ``database`` and ``market_overrides`` go to ``build_resources``."""
@@ -149,9 +149,13 @@ def replay_analyses(
         result = materialize(
             assets,
             resources=pinned,
+            # Orders go out only through execution_job, as in the pipelines: a replay
+            # sized and "submitted" orders on past sessions, and its blocking pre-trade
+            # check failed the replay on a day the analyses wanted a large order.
             selection=AssetSelection.all()
             - history
-            - AssetSelection.checks_for_assets(*history_keys),
+            - AssetSelection.checks_for_assets(*history_keys)
+            - AssetSelection.groups("execution"),
             run_config=CONSOLE_AT_INFO,
             raise_on_error=False,
         )
