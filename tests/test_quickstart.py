@@ -1,20 +1,21 @@
 """``python -m robo_dagster.cli.quickstart`` as `make run` runs it: a real process on a
 temporary instance and DuckDB file, on a small configuration."""
 
-from __future__ import annotations
-
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
-from dagster import DagsterEventType, DagsterInstance
+import pytest
+from dagster import AssetExecutionContext, DagsterEventType, DagsterInstance, asset, materialize
 
 from tests.conftest import AS_OF
 
+REPO = Path(__file__).resolve().parents[1]
 PROGRESS = re.compile(r"^robo-dagster: \[(\d+)/(\d+)\] (.*)$")
 
 
@@ -74,3 +75,29 @@ def test_quickstart_prints_one_progress_line_per_stage_and_no_debug_line(tmp_pat
     assert len(started) == len(succeeded) > 10
     assert all(r.level == logging.DEBUG for r in started)
     assert any(r.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION for r in records)
+
+
+def test_runs_on_the_repos_instance_print_from_info_up_and_keep_every_event(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The runs `dagster dev` launches print what the instance's ``python_log_level``
+    lets through; the UI's run page reads the event log, which keeps the DEBUG events."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+
+    @asset
+    def prices(context: AssetExecutionContext) -> int:
+        context.log.info("priced 3 symbols")
+        return 3
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        result = materialize([prices], instance=instance)
+        records = instance.all_logs(result.run_id)
+    printed = capfd.readouterr().err.splitlines()
+
+    assert result.success
+    assert [line for line in printed if " - INFO - " in line and "priced 3 symbols" in line]
+    assert not [line for line in printed if " - DEBUG - " in line]
+    debug_events = {r.dagster_event_type for r in records if r.level == logging.DEBUG}
+    assert {DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION} <= debug_events
