@@ -1,5 +1,6 @@
 """The notebooks run top to bottom on a temporary instance and database."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     DagsterInstance,
+    Definitions,
     asset,
     asset_check,
     materialize,
@@ -78,6 +80,7 @@ MONITORING_METRICS = (
     "disk_pct",
 )
 NOTEBOOK_PRICES = AssetKey(["notebook_test", "prices"])
+DURATIONS_CELL = 'runs = metrics[metrics["name"] == "run_duration_s"]'
 NOTEBOOK_CHECK_FP = "check:notebook_test/prices:prices_sane"
 
 
@@ -107,17 +110,38 @@ def monitoring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
     return home, database
 
 
-def execute_notebook(name: str) -> list[Any]:
+PROBE = "probe: "
+
+
+def execute_notebook(
+    name: str, probes: dict[str, str] | None = None
+) -> tuple[list[Any], dict[str, Any]]:
     """Run ``notebooks/<name>`` in a fresh kernel (it inherits this process's environment);
-    every output of its code cells, in order."""
+    every output of its code cells, in order, and what the probes saw. ``probes`` maps a
+    text of one code cell to an expression evaluated right after that cell (the figure's
+    axes are still there), whose JSON value is returned under the same key."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for marker, expression in (probes or {}).items():
+        [index] = [i for i, c in enumerate(notebook.cells) if marker in c.source]
+        code = f"import json as _json\nprint({PROBE!r} + _json.dumps([{marker!r}, {expression}]))"
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(code))
     NotebookClient(
         notebook,
         timeout=120,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     ).execute()
-    return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+    outputs, seen = [], {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source.startswith("import json as _json"):
+            [out] = cell.outputs
+            marker, value = json.loads(out.text.removeprefix(PROBE))
+            seen[marker] = value
+        else:
+            outputs += cell.outputs
+    return outputs, seen
 
 
 def html_rows(outputs: list[Any], header: str) -> list[str]:
@@ -138,17 +162,40 @@ def test_monitoring_notebook_plots_metrics_and_alerts_and_lists_open_ones(
     monkeypatch.setenv("ROBO_THRESHOLD_BACKLOG_CRITICAL", "10")
     with DagsterInstance.from_config(str(home)) as instance:
         assert materialize([notebook_prices, notebook_prices_sane], instance=instance).success
+        # As the UI's Materialize button runs it: Dagster's __ASSET_JOB, its assets selected.
+        asset_job = Definitions(
+            assets=[notebook_prices], asset_checks=[notebook_prices_sane]
+        ).resolve_implicit_global_asset_job_def()
+        assert asset_job.execute_in_process(
+            instance=instance, asset_selection=[NOTEBOOK_PRICES]
+        ).success
         assert "1 new" in str(tick(instance).skip_message)  # the failed WARN check: a WARNING
         queued = queue_runs(instance, 3)
         cursor = metrics_tick(instance).cursor  # the run's duration; a backlog of 3 alerts
         instance.report_run_canceled(queued[0])
         metrics_tick(instance, cursor)  # a backlog of 2 resolves it and stays non-zero
 
-    outputs = execute_notebook("monitoring.ipynb")
+    outputs, seen = execute_notebook(
+        "monitoring.ipynb",
+        {
+            DURATIONS_CELL: "[[t.get_text() for t in ax.get_legend().get_texts()], "
+            "ax.get_yscale(), ax.get_ylim()]"
+        },
+    )
 
     text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "No monitoring data" not in text and "alerts open" in text
     assert sum("image/png" in out.get("data", {}) for out in outputs) == 3  # every figure drew
+    legend, scale, (bottom, top) = seen[DURATIONS_CELL]
+    # The ad-hoc asset runs are named by their assets: "__ASSET_JOB" and
+    # "__ephemeral_asset_job__" would be left out of the legend for their leading "_".
+    assert legend == [
+        "ad-hoc asset run",  # materialize() records no asset selection on its run
+        "ad-hoc run of notebook_test/prices",
+        "WARNING 300 s",
+        "CRITICAL 600 s",
+    ]
+    assert scale == "log" and 0 < bottom <= 1 and top >= 600  # no axis below 0 seconds
     open_rows = html_rows(outputs, "fingerprint")
     [warning] = [row for row in open_rows if f"<td>{NOTEBOOK_CHECK_FP}</td>" in row]
     assert "<td>WARNING</td>" in warning and "<td>check</td>" in warning
@@ -171,7 +218,7 @@ def test_monitoring_notebook_on_an_empty_database_prints_one_hint(
                 ensure_alerts(conn)
                 ensure_metrics(conn)
 
-    outputs = execute_notebook("monitoring.ipynb")
+    outputs, _ = execute_notebook("monitoring.ipynb")
 
     assert [out.output_type for out in outputs] == ["stream"]  # no figure, no table, no error
     assert outputs[0].text == (
