@@ -32,11 +32,25 @@ from robo_dagster.monitoring.metrics import metrics_sensor
 from robo_dagster.monitoring.sensor import alerts_sensor
 from robo_dagster.portfolio import assets as portfolio_assets
 from robo_dagster.portfolio import checks as portfolio_checks
+from robo_dagster.portfolio import history as portfolio_history
+from robo_dagster.portfolio import history_checks as portfolio_history_checks
 from robo_dagster.resources import build_resources
 from robo_dagster.tasks.held_tasks import held_tasks_sensor
 
-ASSET_MODULES = [market_data_assets, portfolio_assets, ai_analysis_assets, execution_assets]
-CHECK_MODULES = [market_data_checks, portfolio_checks, ai_analysis_checks, execution_checks]
+ASSET_MODULES = [
+    market_data_assets,
+    portfolio_assets,
+    portfolio_history,
+    ai_analysis_assets,
+    execution_assets,
+]
+CHECK_MODULES = [
+    market_data_checks,
+    portfolio_checks,
+    portfolio_history_checks,
+    ai_analysis_checks,
+    execution_checks,
+]
 
 
 def _with_policy(spec: AssetSpec) -> AssetSpec:

@@ -39,52 +39,53 @@ class _Holding:
     opened_on: object = None
 
 
-def replay_trades(trades: pd.DataFrame, opening_cash: float, allow_short: bool = False) -> Ledger:
-    """Replay ``trades`` (date, symbol, side, quantity, price, commission) in date order.
+class AccountBook:
+    """An account being replayed fill by fill: cash, realized P&L, fees and holdings.
 
     Average cost: a fill that adds to a position moves its average cost, its commission
     included (a buy's fee is part of the cost basis); one that reduces it realises
     (price - average cost) x quantity x direction, less its commission (a sale's fee
     reduces its proceeds). So realized plus unrealized P&L equals the change in equity
-    to the cent: every dollar of fees is in one or the other. The paper broker is long-only (a sell larger than the position is
-    refused); ``allow_short`` lets a sell open or extend a short, as a margin account
-    at a real broker does, and a buy that crosses zero closes one side and opens the
-    other at the fill's price. Quantities in the result are signed (short < 0).
-
-    The blotter is sequential by nature (each fill changes the average cost the next one
-    sees), so this walks the fills; a desk's blotter has tens to thousands of rows.
+    to the cent: every dollar of fees is in one or the other. The paper broker is
+    long-only (a sell larger than the position is refused); ``allow_short`` lets a sell
+    open or extend a short, as a margin account at a real broker does, and a buy that
+    crosses zero closes one side and opens the other at the fill's price. Quantities are
+    signed (short < 0).
     """
-    cash = float(opening_cash)
-    realized_total = 0.0
-    commissions = 0.0
-    book: dict[str, _Holding] = {}
-    for fill in trades.sort_values(["date"], kind="stable").itertuples(index=False):
-        symbol, side = str(fill.symbol), str(fill.side)
-        qty, price, fee = float(fill.quantity), float(fill.price), float(fill.commission)
+
+    def __init__(self, opening_cash: float, allow_short: bool = False) -> None:
+        self.cash = float(opening_cash)
+        self.realized_pnl = 0.0
+        self.commissions = 0.0
+        self.allow_short = allow_short
+        self._holdings: dict[str, _Holding] = {}
+
+    def fill(
+        self, date: object, symbol: str, side: str, qty: float, price: float, fee: float
+    ) -> None:
+        """Apply one fill; raises ``LedgerError`` when it is not a valid one."""
         if not (np.isfinite(qty) and qty > 0 and np.isfinite(price) and price > 0):
-            raise LedgerError(f"trade {symbol} on {fill.date}: quantity and price must be positive")
+            raise LedgerError(f"trade {symbol} on {date}: quantity and price must be positive")
         if side not in ("BUY", "SELL"):
-            raise LedgerError(
-                f"trade {symbol} on {fill.date}: side must be BUY or SELL, not {side!r}"
-            )
-        held = book.setdefault(symbol, _Holding(opened_on=fill.date))
+            raise LedgerError(f"trade {symbol} on {date}: side must be BUY or SELL, not {side!r}")
+        held = self._holdings.setdefault(symbol, _Holding(opened_on=date))
         direction = 1.0 if side == "BUY" else -1.0
         position = held.quantity
         closing = min(qty, abs(position)) if position * direction < 0 else 0.0
         opening = qty - closing
-        if opening > 1e-9 and direction < 0 and not allow_short and position - qty < -1e-9:
+        if opening > 1e-9 and direction < 0 and not self.allow_short and position - qty < -1e-9:
             raise LedgerError(
-                f"trade {symbol} on {fill.date}: sells {qty:g} but holds {position:g} "
+                f"trade {symbol} on {date}: sells {qty:g} but holds {position:g} "
                 "(the paper broker is long-only)"
             )
         if closing > 0:
             pnl = (price - held.average_cost) * closing * np.sign(position) - fee
             held.realized_pnl += pnl
-            realized_total += pnl
+            self.realized_pnl += pnl
             held.quantity += direction * closing
         if opening > 1e-9:
             if abs(held.quantity) <= 1e-9:
-                held.quantity, held.average_cost, held.opened_on = 0.0, 0.0, fill.date
+                held.quantity, held.average_cost, held.opened_on = 0.0, 0.0, date
             size = abs(held.quantity)
             # An opening fill's commission is part of what the position cost: a buy's
             # raises the average cost, a short sale's lowers the average proceeds. A
@@ -93,17 +94,53 @@ def replay_trades(trades: pd.DataFrame, opening_cash: float, allow_short: bool =
             entry = price + direction * fee_per_share
             held.average_cost = (size * held.average_cost + opening * entry) / (size + opening)
             held.quantity += direction * opening
-        cash += -direction * qty * price - fee
-        commissions += fee
-    positions = pd.DataFrame(
-        [{"symbol": s, **vars(h)} for s, h in book.items()], columns=POSITION_COLUMNS
-    )
-    positions = positions[positions["quantity"].abs() > 1e-9].sort_values(
-        "symbol", ignore_index=True
-    )
-    return Ledger(
-        cash=cash, realized_pnl=realized_total, commissions=commissions, positions=positions
-    )
+        self.cash += -direction * qty * price - fee
+        self.commissions += fee
+
+    def replay(self, trades: pd.DataFrame) -> None:
+        """Apply every fill of ``trades`` (date, symbol, side, quantity, price, commission)
+        in date order (a stable sort: fills of one day keep their blotter order)."""
+        for fill in trades.sort_values(["date"], kind="stable").itertuples(index=False):
+            self.fill(
+                fill.date,
+                str(fill.symbol),
+                str(fill.side),
+                float(fill.quantity),
+                float(fill.price),
+                float(fill.commission),
+            )
+
+    def holdings(self) -> pd.DataFrame:
+        """Every symbol ever held: quantity, average cost, cumulative realized P&L, and
+        the date the current position opened."""
+        return pd.DataFrame(
+            [{"symbol": s, **vars(h)} for s, h in self._holdings.items()], columns=POSITION_COLUMNS
+        )
+
+    def ledger(self) -> Ledger:
+        """The account now, with only its open positions."""
+        positions = self.holdings()
+        positions = positions[positions["quantity"].abs() > 1e-9].sort_values(
+            "symbol", ignore_index=True
+        )
+        return Ledger(
+            cash=self.cash,
+            realized_pnl=self.realized_pnl,
+            commissions=self.commissions,
+            positions=positions,
+        )
+
+
+def replay_trades(trades: pd.DataFrame, opening_cash: float, allow_short: bool = False) -> Ledger:
+    """Replay ``trades`` (date, symbol, side, quantity, price, commission) in date order
+    from ``opening_cash``: the ledger after the last fill (see ``AccountBook``).
+
+    The blotter is sequential by nature (each fill changes the average cost the next one
+    sees), so this walks the fills; a desk's blotter has tens to thousands of rows.
+    """
+    book = AccountBook(opening_cash, allow_short)
+    book.replay(trades)
+    return book.ledger()
 
 
 def mark_to_market(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -14,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import validate_symbols
 from robo_dagster.domain.portfolio import Ledger, replay_trades
-from robo_dagster.domain.quality import split_valid_bars
 from robo_dagster.providers.errors import ProviderError
-from robo_dagster.providers.market_data import MarketDataProvider
+from robo_dagster.providers.market_data import MarketDataProvider, valid_closes
 from robo_dagster.providers.orders import DuplicateOrder, OrderRejected, OrderRequest, OrderState
 from robo_dagster.providers.paper_orders import PaperOrder, PaperOrderBook
 
@@ -94,6 +94,17 @@ class PortfolioFile(BaseModel):
         return self
 
 
+@dataclass(frozen=True)
+class Blotter:
+    """What replays an account: the money it opened with (None: unknown), the day it
+    opened, and every fill (date, symbol, side, quantity, price, commission)."""
+
+    opening_cash: float | None
+    opened_on: dt.date
+    trades: pd.DataFrame
+    allow_short: bool = False
+
+
 class BrokerProvider(ConfigurableResource):
     """The interface every broker connection implements."""
 
@@ -118,6 +129,15 @@ class BrokerProvider(ConfigurableResource):
     def opening_capital(self) -> float | None:
         """What the account started with, when the broker knows it (and no money moved
         in or out since): total P&L must then equal equity less it. None: unknown."""
+        return None
+
+    def blotter(self) -> Blotter:
+        """The account's opening and its fills, for the book's history."""
+        raise ProviderError(f"{type(self).__name__} gives no blotter")
+
+    def reported_equity_history(self, start: dt.date, end: dt.date) -> pd.DataFrame | None:
+        """The broker's own daily equity (date, equity, profit_loss) from ``start`` to
+        ``end``, when it keeps one; None: the history is replayed from the blotter."""
         return None
 
     def submit(self, order: OrderRequest) -> OrderState:
@@ -317,12 +337,13 @@ class PaperBroker(BrokerProvider):
         return frame.reset_index(drop=True)
 
     def _valid_closes(self, symbols: list[str], sessions: list[dt.date]) -> pd.Series:
-        """(symbol, date) -> close, from the provider's bars that pass validation: a
-        quarantined bar never prices a fill or marks the book."""
-        bars = self.market.daily_bars(symbols, sessions)
-        valid, _ = split_valid_bars(bars, calendar.session_index(min(sessions), max(sessions)))
-        valid = valid.assign(date=pd.to_datetime(valid["date"]).dt.date)
-        return valid.set_index(["symbol", "date"])["close"]
+        return valid_closes(self.market, symbols, sessions)
+
+    def blotter(self) -> Blotter:
+        book = self.portfolio()
+        return Blotter(
+            opening_cash=book.opening_cash, opened_on=book.opened_on, trades=self.trades()
+        )
 
     def ledger(self) -> Ledger:
         return replay_trades(self.trades(), self.portfolio().opening_cash)

@@ -219,6 +219,23 @@ class MarketDataProvider(ConfigurableResource):
         return self.source_name
 
 
+def valid_closes(
+    market: MarketDataProvider, symbols: Sequence[str], sessions: Sequence[dt.date]
+) -> pd.Series:
+    """(symbol, date) -> close, from ``market``'s bars over ``sessions`` that pass
+    validation: a quarantined bar never prices a fill or marks a book."""
+    from robo_dagster.domain.quality import split_valid_bars
+
+    if not symbols or not sessions:
+        return pd.Series(
+            [], dtype=float, index=pd.MultiIndex.from_tuples([], names=["symbol", "date"])
+        )
+    bars = market.daily_bars(list(symbols), list(sessions))
+    valid, _ = split_valid_bars(bars, calendar.session_index(min(sessions), max(sessions)))
+    valid = valid.assign(date=pd.to_datetime(valid["date"]).dt.date)
+    return valid.set_index(["symbol", "date"])["close"]
+
+
 def flag_universe(frame: pd.DataFrame, watchlist: Sequence[str]) -> pd.DataFrame:
     """``frame`` (symbol, name, sector) with the universe's flags, in
     ``UNIVERSE_SCHEMA`` order: a seed symbol, on the watchlist, the benchmark (whose

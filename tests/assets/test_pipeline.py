@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster import (
+    AssetCheckSeverity,
     AssetSelection,
     DagsterInstance,
     build_reconstructable_job,
@@ -19,8 +20,18 @@ from dagster import (
 )
 
 from robo_dagster.definitions import defs
+from robo_dagster.domain import calendar
 from robo_dagster.market_data.assets import price_bars, universe
-from robo_dagster.providers import ProviderError, SimulatedMarketData, UnknownSymbolError
+from robo_dagster.portfolio.history_checks import (
+    equity_history_ties_to_broker,
+    pnl_history_ties_to_equity,
+)
+from robo_dagster.providers import (
+    PaperBroker,
+    ProviderError,
+    SimulatedMarketData,
+    UnknownSymbolError,
+)
 from robo_dagster.resources import build_resources
 from robo_dagster.tasks.submission import parallel_execution_config
 from tests.conftest import AS_OF, WATCHLIST, materialize_all, range_tags, session_range
@@ -118,8 +129,127 @@ def test_checks_pass_on_a_clean_market(built: tuple[str, Any]) -> None:
         "price_bars_fresh",
         "positions_reconcile",
         "var_within_limit",
+        "equity_history_ties_to_broker",
+        "pnl_history_ties_to_equity",
     ]:
         assert checks[name].passed, (name, checks[name].description)
+
+
+def test_the_book_has_a_history_as_far_back_as_the_bars(built: tuple[str, Any]) -> None:
+    path, result = built
+    equity = read(path, "select * from portfolio.equity_history order by date")
+    bars = read(path, "select date, close from market_data.price_bars where symbol = 'SPY'")
+    spy = bars.set_index("date")["close"].sort_index()
+    # The account opened before the backfill's first session: the history starts there,
+    # as the account stood, with that day's P&L unknown.
+    assert equity["date"].tolist() == spy.index.tolist()
+    first = equity.iloc[0]
+    assert first[["day_pnl", "realized_pnl", "daily_return"]].isna().all()
+    assert first["deposits"] == 0 and first["cumulative_return"] == 0
+    assert equity["day_pnl"].iloc[1:].notna().all()
+    assert equity["equity"].iloc[0] + equity["day_pnl"].sum() == pytest.approx(
+        equity["equity"].iloc[-1]
+    )
+    account = read(path, "select * from portfolio.account_balances").iloc[0]
+    assert equity["equity"].iloc[-1] == pytest.approx(account["equity"], abs=0.005)
+    assert equity["cash"].iloc[-1] == pytest.approx(account["cash"], abs=0.005)
+    assert equity["benchmark_cumulative_return"].iloc[-1] == pytest.approx(
+        spy.iloc[-1] / spy.iloc[0] - 1
+    )
+    assert (equity["drawdown"] <= 0).all() and equity["drawdown"].min() < 0
+
+    pnl = read(path, "select * from portfolio.pnl_history")
+    today = pnl.loc[pnl["date"] == pnl["date"].max()].set_index("symbol").sort_index()
+    positions = read(path, "select * from portfolio.positions").set_index("symbol").sort_index()
+    assert today.index.tolist() == positions.index.tolist()
+    assert today["day_pnl"].to_numpy() == pytest.approx(positions["daily_pnl"].to_numpy())
+    assert today["total_pnl"].to_numpy() == pytest.approx(
+        (positions["unrealized_pnl"] + positions["realized_pnl"]).to_numpy()
+    )
+    assert (today["sector"] == positions["sector"]).all()
+
+    risk_today = read(path, "select * from portfolio.portfolio_risk").iloc[0]
+    risk = read(path, "select * from portfolio.risk_history order by date")
+    assert len(risk) == len(equity)
+    for column in ("var_95_1d", "gross_exposure", "largest_position_weight", "beta"):
+        assert risk[column].iloc[-1] == pytest.approx(risk_today[column], rel=1e-9), column
+    assert risk["largest_sector"].iloc[-1] == risk_today["largest_sector"]
+
+    plotted = {
+        event.asset_key.path[-1]: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+    for asset, numbers in {
+        "equity_history": ["equity", "day_pnl", "drawdown"],
+        "risk_history": ["var_95_1d_pct", "gross_exposure"],
+    }.items():
+        for name in numbers:
+            assert isinstance(plotted[asset][name].value, float), (asset, name)
+    assert plotted["equity_history"]["equity"].value == equity["equity"].iloc[-1]
+
+
+def test_an_account_opened_within_the_bars_has_its_whole_history(
+    tmp_path: Path, resources: dict[str, Any]
+) -> None:
+    sessions = calendar.session_index("2026-01-01", AS_OF)
+    opened, bought, sold = (sessions[i].date().isoformat() for i in (10, 12, 40))
+    book = {
+        "account_id": "NEW-1",
+        "opening_cash": 100_000.0,
+        "opened_on": opened,
+        "trades": [
+            {"date": bought, "symbol": "XOM", "side": "BUY", "quantity": 300, "commission": 1.5},
+            {"date": bought, "symbol": "JPM", "side": "BUY", "quantity": 100, "commission": 1.5},
+            {"date": sold, "symbol": "XOM", "side": "SELL", "quantity": 100, "commission": 1.5},
+        ],
+    }
+    (tmp_path / "new.json").write_text(json.dumps(book))
+    resources["broker"] = PaperBroker(
+        portfolio_file=str(tmp_path / "new.json"), market=resources["market"]
+    )
+    result = materialize_all(
+        resources,
+        sessions=len(sessions),
+        selection=AssetSelection.groups("portfolio") | AssetSelection.assets(universe, price_bars),
+    )
+    assert result.success
+    path = resources["warehouse"].database
+    equity = read(path, "select * from portfolio.equity_history order by date")
+    assert equity["date"].iloc[0] == sessions[10] and len(equity) == len(sessions) - 10
+    assert equity["deposits"].tolist() == [100_000.0] + [0.0] * (len(equity) - 1)
+    assert equity["fees"].sum() == pytest.approx(4.5)
+    assert 100_000.0 + equity["day_pnl"].sum() == pytest.approx(equity["equity"].iloc[-1])
+    assert (equity.loc[equity["date"] < sessions[12], "market_value"] == 0).all()
+    # The sale realises against the average cost, its buy fee included.
+    xom = read(path, "select date, close from market_data.price_bars where symbol = 'XOM'")
+    closes = xom.set_index("date")["close"]
+    average = closes[sessions[12]] + 1.5 / 300
+    realized = (closes[sessions[40]] - average) * 100 - 1.5
+    assert equity.set_index("date").loc[sessions[40], "realized_pnl"] == pytest.approx(realized)
+    pnl = read(path, "select * from portfolio.pnl_history")
+    assert set(pnl["symbol"]) == {"XOM", "JPM"}
+    assert pnl.loc[pnl["date"] == pnl["date"].max(), "quantity"].sort_values().tolist() == [
+        100.0,
+        200.0,
+    ]
+    checks = checks_by_name(result)
+    assert checks["equity_history_ties_to_broker"].passed
+    assert checks["pnl_history_ties_to_equity"].passed
+
+
+def test_a_history_that_does_not_tie_fails_its_checks(built: tuple[str, Any]) -> None:
+    path, _ = built
+    equity = read(path, "select * from portfolio.equity_history order by date")
+    pnl = read(path, "select * from portfolio.pnl_history")
+    account = read(path, "select * from portfolio.account_balances")
+    wrong = equity.copy()
+    wrong.loc[wrong.index[100], "day_pnl"] += 12.34
+    tied = pnl_history_ties_to_equity(pnl_history=pnl, equity_history=wrong)
+    assert not tied.passed and tied.severity == AssetCheckSeverity.ERROR
+    assert "1 of" in str(tied.description) and "by 12.34" in str(tied.description)
+    account.loc[0, "equity"] += 1.0
+    broker = equity_history_ties_to_broker(equity_history=equity, account_balances=account)
+    assert not broker.passed and "by -1.00" in str(broker.description)
 
 
 def _partition_snapshot(path: str, day: str) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
@@ -362,6 +363,28 @@ def test_the_graph_runs_on_alpaca_and_books_what_the_server_holds(
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["positions_reconcile"].passed  # our marks are the server's closes
     assert checks["broker_calendar_agrees"].passed
+
+
+def test_the_equity_curve_is_alpacas_own_history(alpaca_graph: dict[str, Any]) -> None:
+    result, path, state = alpaca_graph["result"], alpaca_graph["path"], alpaca_graph["state"]
+    history = state.portfolio_history()
+    equity = _read(path, "select * from portfolio.equity_history order by date")
+    assert (equity["source"] == "broker portfolio history").all()
+    assert equity["date"].dt.date.tolist() == calendar.sessions_between(
+        SESSION - dt.timedelta(days=20), SESSION
+    )
+    assert equity["equity"].tolist() == pytest.approx(history["equity"])
+    assert equity["day_pnl"].iloc[1:].tolist() == pytest.approx(
+        np.diff(history["profit_loss"]).tolist()
+    )
+    assert equity[["cash", "market_value", "fees"]].isna().all().all()
+    assert (equity["deposits"] == 0).all() and (equity["withdrawals"] == 0).all()
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["equity_history_ties_to_broker"].passed
+    pnl = _read(path, "select * from portfolio.pnl_history")
+    latest = pnl.loc[pnl["date"] == pnl["date"].max()].sort_values("symbol")
+    assert latest["symbol"].tolist() == sorted(h.symbol for h in HOLDINGS)
+    assert checks["pnl_history_ties_to_equity"].passed, checks["pnl_history_ties_to_equity"]
 
 
 def test_every_bar_served_is_stored_once(alpaca_graph: dict[str, Any]) -> None:

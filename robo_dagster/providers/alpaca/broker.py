@@ -38,7 +38,7 @@ from robo_dagster.providers.alpaca.models import (
     PortfolioHistory,
     Position,
 )
-from robo_dagster.providers.broker import BrokerProvider, RiskLimits
+from robo_dagster.providers.broker import Blotter, BrokerProvider, RiskLimits
 from robo_dagster.providers.errors import ProviderError, ProviderNotFound
 from robo_dagster.providers.orders import DuplicateOrder, OrderRejected, OrderRequest, OrderState
 
@@ -196,6 +196,21 @@ class AlpacaBroker(BrokerProvider):
             }
         )
         return frame.dropna(subset=["equity"]).reset_index(drop=True)
+
+    def blotter(self) -> Blotter:
+        """The account's fills. Alpaca reports no opening deposit here, so the cash side
+        of the history comes from ``reported_equity_history``; the fills replay the
+        positions (shorts allowed) from the first one."""
+        fills = self.fills()
+        opened = min(fills["date"]) if len(fills) else self._session()
+        return Blotter(opening_cash=None, opened_on=opened, trades=fills, allow_short=True)
+
+    def reported_equity_history(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        years = max(1, -(-(end - start).days // 365))
+        history = self.equity_history(f"{years}A")
+        return history.loc[(history["date"] >= start) & (history["date"] <= end)].reset_index(
+            drop=True
+        )
 
     def untradable(self, symbols: list[str]) -> dict[str, str]:
         tradable = set(self.connection.assets().query("tradable")["symbol"])
