@@ -1,6 +1,7 @@
 """The notebooks run top to bottom on a temporary instance and database."""
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,39 +29,118 @@ from tests.monitoring.support import tick
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+@pytest.fixture(autouse=True)
+def kernel_imports_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel starts in notebooks/, where ``import robo_dagster`` finds whichever
+    checkout the environment installed: put this one first, so its notebooks run its code."""
+    paths = [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path for path in paths if path))
+
+
+PROBE = "probe: "
+
+
+def execute_notebook(
+    name: str, probes: dict[str, str] | None = None, timeout: int = 120
+) -> tuple[list[Any], dict[str, Any]]:
+    """Run ``notebooks/<name>`` in a fresh kernel (it inherits this process's environment);
+    every output of its code cells, in order, and what the probes saw. ``probes`` maps a
+    text of one code cell to an expression evaluated right after that cell (the figure's
+    axes are still there), whose JSON value is returned under the same key."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for marker, expression in (probes or {}).items():
+        [index] = [i for i, c in enumerate(notebook.cells) if marker in c.source]
+        code = f"import json as _json\nprint({PROBE!r} + _json.dumps([{marker!r}, {expression}]))"
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(code))
+    NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    ).execute()
+    outputs, seen = [], {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source.startswith("import json as _json"):
+            [out] = cell.outputs
+            marker, value = json.loads(out.text.removeprefix(PROBE))
+            seen[marker] = value
+        else:
+            outputs += cell.outputs
+    return outputs, seen
+
+
+PRICE_CELL = 'symbol = "AAPL"'
+POSITIONS_CELL = "from portfolio.positions order by unrealized_pnl"
+EQUITY_CELL = "from portfolio.equity_history order by date"
+# What a run of the notebook may print besides its figures and tables: the progress
+# lines, the run's checks and Dagster's INFO lines come to a few KB; its DEBUG lines
+# (ten per step) made 321 KB of a 739 KB notebook.
+MAX_PRINTED_CHARS = 20_000
+
+
 def test_quickstart_notebook_materializes_queries_and_plots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    database = tmp_path / "robo.duckdb"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("ROBO_DUCKDB_PATH", str(tmp_path / "robo.duckdb"))
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", str(database))
     monkeypatch.setenv("ROBO_AS_OF", AS_OF)
     monkeypatch.setenv("ROBO_NOTEBOOK_SESSIONS", "260")
     monkeypatch.setenv("ROBO_NOTEBOOK_REPLAYS", "2")
-    notebook = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
-    NotebookClient(
-        notebook,
+    outputs, seen = execute_notebook(
+        "quickstart.ipynb",
+        {
+            PRICE_CELL: "type(ax_rsi.xaxis.get_major_formatter()).__name__",
+            POSITIONS_CELL: "pnl_by_position.get_xlabel()",
+            EQUITY_CELL: "[[t.get_text() for t in returns_ax.get_legend().get_texts()], "
+            "[list(line.get_ydata()) for line in returns_ax.get_lines()[:2]], "
+            "type(returns_ax.yaxis.get_major_formatter()).__name__, "
+            "type(drawdown_ax.yaxis.get_major_formatter()).__name__, "
+            "type(drawdown_ax.xaxis.get_major_formatter()).__name__, "
+            "pnl_ax.get_ylabel(), drawdown_ax.get_ylim()]",
+        },
         timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-    ).execute()
+    )
 
-    outputs = [
-        out
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    ]
     text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "success=True" in text
-    assert sum("image/png" in out.get("data", {}) for out in outputs) == 3  # every figure drew
+    assert "robo-dagster: [1/3] backfilling 260 sessions" in text  # the replays' progress
+    printed = [
+        out.get("text", "") + "".join(out.get("data", {}).get("text/plain", "")) for out in outputs
+    ]
+    assert not [line for line in "".join(printed).splitlines() if " - DEBUG - " in line]
+    assert len(text) < MAX_PRINTED_CHARS
+    assert "was never awaited" not in text  # Dagster's harmless warning after every run
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == 4  # every figure drew
     tables = "".join(out.get("data", {}).get("text/plain", "") for out in outputs)
     assert "hit_rate" in tables and "rationale" in tables  # the scorecard and the recommendations
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
     assert len(runs) == 1 and runs[0].is_success  # the run is in the instance the UI reads
+
+    assert seen[PRICE_CELL] == "ConciseDateFormatter"
+    assert seen[POSITIONS_CELL] == "USD"
+    legend, (book, spy), returns_axis, drawdown_axis, dates, pnl_label, (low, high) = seen[
+        EQUITY_CELL
+    ]
+    # The equity curve is portfolio.equity_history's, session by session, in %.
+    with duckdb.connect(str(database), read_only=True) as conn:
+        history = conn.execute(
+            "select cumulative_return, benchmark_cumulative_return, drawdown "
+            "from portfolio.equity_history order by date"
+        ).fetchdf()
+    assert len(history) > 200
+    assert legend == ["the book", "SPY"]
+    assert book == pytest.approx(list(history["cumulative_return"] * 100))
+    assert spy == pytest.approx(list(history["benchmark_cumulative_return"] * 100))
+    assert returns_axis == drawdown_axis == "PercentFormatter"
+    assert dates == "ConciseDateFormatter" and "USD" in pnl_label
+    assert high == 0 and low <= 100 * history["drawdown"].min() <= 0  # drawdowns are <= 0
 
 
 # The monitoring notebook: real data from the sensors, then an empty database.
@@ -108,40 +188,6 @@ def monitoring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
     monkeypatch.delenv("ROBO_NOTEBOOK_HOURS", raising=False)
     clear_threshold_env(monkeypatch)
     return home, database
-
-
-PROBE = "probe: "
-
-
-def execute_notebook(
-    name: str, probes: dict[str, str] | None = None
-) -> tuple[list[Any], dict[str, Any]]:
-    """Run ``notebooks/<name>`` in a fresh kernel (it inherits this process's environment);
-    every output of its code cells, in order, and what the probes saw. ``probes`` maps a
-    text of one code cell to an expression evaluated right after that cell (the figure's
-    axes are still there), whose JSON value is returned under the same key."""
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    for marker, expression in (probes or {}).items():
-        [index] = [i for i, c in enumerate(notebook.cells) if marker in c.source]
-        code = f"import json as _json\nprint({PROBE!r} + _json.dumps([{marker!r}, {expression}]))"
-        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(code))
-    NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-    ).execute()
-    outputs, seen = [], {}
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        if cell.source.startswith("import json as _json"):
-            [out] = cell.outputs
-            marker, value = json.loads(out.text.removeprefix(PROBE))
-            seen[marker] = value
-        else:
-            outputs += cell.outputs
-    return outputs, seen
 
 
 def html_rows(outputs: list[Any], header: str) -> list[str]:
