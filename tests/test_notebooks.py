@@ -1,5 +1,7 @@
 """The notebooks run top to bottom on a temporary instance and database."""
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     DagsterInstance,
+    Definitions,
     asset,
     asset_check,
     materialize,
@@ -26,39 +29,118 @@ from tests.monitoring.support import tick
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+@pytest.fixture(autouse=True)
+def kernel_imports_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel starts in notebooks/, where ``import robo_dagster`` finds whichever
+    checkout the environment installed: put this one first, so its notebooks run its code."""
+    paths = [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path for path in paths if path))
+
+
+PROBE = "probe: "
+
+
+def execute_notebook(
+    name: str, probes: dict[str, str] | None = None, timeout: int = 120
+) -> tuple[list[Any], dict[str, Any]]:
+    """Run ``notebooks/<name>`` in a fresh kernel (it inherits this process's environment);
+    every output of its code cells, in order, and what the probes saw. ``probes`` maps a
+    text of one code cell to an expression evaluated right after that cell (the figure's
+    axes are still there), whose JSON value is returned under the same key."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for marker, expression in (probes or {}).items():
+        [index] = [i for i, c in enumerate(notebook.cells) if marker in c.source]
+        code = f"import json as _json\nprint({PROBE!r} + _json.dumps([{marker!r}, {expression}]))"
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(code))
+    NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    ).execute()
+    outputs, seen = [], {}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source.startswith("import json as _json"):
+            [out] = cell.outputs
+            marker, value = json.loads(out.text.removeprefix(PROBE))
+            seen[marker] = value
+        else:
+            outputs += cell.outputs
+    return outputs, seen
+
+
+PRICE_CELL = 'symbol = "AAPL"'
+POSITIONS_CELL = "from portfolio.positions order by unrealized_pnl"
+EQUITY_CELL = "from portfolio.equity_history order by date"
+# What a run of the notebook may print besides its figures and tables: the progress
+# lines, the run's checks and Dagster's INFO lines come to a few KB; its DEBUG lines
+# (ten per step) made 321 KB of a 739 KB notebook.
+MAX_PRINTED_CHARS = 20_000
+
+
 def test_quickstart_notebook_materializes_queries_and_plots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    database = tmp_path / "robo.duckdb"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("ROBO_DUCKDB_PATH", str(tmp_path / "robo.duckdb"))
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", str(database))
     monkeypatch.setenv("ROBO_AS_OF", AS_OF)
     monkeypatch.setenv("ROBO_NOTEBOOK_SESSIONS", "260")
     monkeypatch.setenv("ROBO_NOTEBOOK_REPLAYS", "2")
-    notebook = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
-    NotebookClient(
-        notebook,
+    outputs, seen = execute_notebook(
+        "quickstart.ipynb",
+        {
+            PRICE_CELL: "type(ax_rsi.xaxis.get_major_formatter()).__name__",
+            POSITIONS_CELL: "pnl_by_position.get_xlabel()",
+            EQUITY_CELL: "[[t.get_text() for t in returns_ax.get_legend().get_texts()], "
+            "[list(line.get_ydata()) for line in returns_ax.get_lines()[:2]], "
+            "type(returns_ax.yaxis.get_major_formatter()).__name__, "
+            "type(drawdown_ax.yaxis.get_major_formatter()).__name__, "
+            "type(drawdown_ax.xaxis.get_major_formatter()).__name__, "
+            "pnl_ax.get_ylabel(), drawdown_ax.get_ylim()]",
+        },
         timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-    ).execute()
+    )
 
-    outputs = [
-        out
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    ]
     text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "success=True" in text
-    assert sum("image/png" in out.get("data", {}) for out in outputs) == 3  # every figure drew
+    assert "robo-dagster: [1/3] backfilling 260 sessions" in text  # the replays' progress
+    printed = [
+        out.get("text", "") + "".join(out.get("data", {}).get("text/plain", "")) for out in outputs
+    ]
+    assert not [line for line in "".join(printed).splitlines() if " - DEBUG - " in line]
+    assert len(text) < MAX_PRINTED_CHARS
+    assert "was never awaited" not in text  # Dagster's harmless warning after every run
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == 4  # every figure drew
     tables = "".join(out.get("data", {}).get("text/plain", "") for out in outputs)
     assert "hit_rate" in tables and "rationale" in tables  # the scorecard and the recommendations
     with DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
     assert len(runs) == 1 and runs[0].is_success  # the run is in the instance the UI reads
+
+    assert seen[PRICE_CELL] == "ConciseDateFormatter"
+    assert seen[POSITIONS_CELL] == "USD"
+    legend, (book, spy), returns_axis, drawdown_axis, dates, pnl_label, (low, high) = seen[
+        EQUITY_CELL
+    ]
+    # The equity curve is portfolio.equity_history's, session by session, in %.
+    with duckdb.connect(str(database), read_only=True) as conn:
+        history = conn.execute(
+            "select cumulative_return, benchmark_cumulative_return, drawdown "
+            "from portfolio.equity_history order by date"
+        ).fetchdf()
+    assert len(history) > 200
+    assert legend == ["the book", "SPY"]
+    assert book == pytest.approx(list(history["cumulative_return"] * 100))
+    assert spy == pytest.approx(list(history["benchmark_cumulative_return"] * 100))
+    assert returns_axis == drawdown_axis == "PercentFormatter"
+    assert dates == "ConciseDateFormatter" and "USD" in pnl_label
+    assert high == 0 and low <= 100 * history["drawdown"].min() <= 0  # drawdowns are <= 0
 
 
 # The monitoring notebook: real data from the sensors, then an empty database.
@@ -78,6 +160,7 @@ MONITORING_METRICS = (
     "disk_pct",
 )
 NOTEBOOK_PRICES = AssetKey(["notebook_test", "prices"])
+DURATIONS_CELL = 'runs = metrics[metrics["name"] == "run_duration_s"]'
 NOTEBOOK_CHECK_FP = "check:notebook_test/prices:prices_sane"
 
 
@@ -107,19 +190,6 @@ def monitoring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
     return home, database
 
 
-def execute_notebook(name: str) -> list[Any]:
-    """Run ``notebooks/<name>`` in a fresh kernel (it inherits this process's environment);
-    every output of its code cells, in order."""
-    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-    ).execute()
-    return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
-
-
 def html_rows(outputs: list[Any], header: str) -> list[str]:
     """The rows of the displayed table whose header has the column ``header``."""
     for out in outputs:
@@ -138,17 +208,40 @@ def test_monitoring_notebook_plots_metrics_and_alerts_and_lists_open_ones(
     monkeypatch.setenv("ROBO_THRESHOLD_BACKLOG_CRITICAL", "10")
     with DagsterInstance.from_config(str(home)) as instance:
         assert materialize([notebook_prices, notebook_prices_sane], instance=instance).success
+        # As the UI's Materialize button runs it: Dagster's __ASSET_JOB, its assets selected.
+        asset_job = Definitions(
+            assets=[notebook_prices], asset_checks=[notebook_prices_sane]
+        ).resolve_implicit_global_asset_job_def()
+        assert asset_job.execute_in_process(
+            instance=instance, asset_selection=[NOTEBOOK_PRICES]
+        ).success
         assert "1 new" in str(tick(instance).skip_message)  # the failed WARN check: a WARNING
         queued = queue_runs(instance, 3)
         cursor = metrics_tick(instance).cursor  # the run's duration; a backlog of 3 alerts
         instance.report_run_canceled(queued[0])
         metrics_tick(instance, cursor)  # a backlog of 2 resolves it and stays non-zero
 
-    outputs = execute_notebook("monitoring.ipynb")
+    outputs, seen = execute_notebook(
+        "monitoring.ipynb",
+        {
+            DURATIONS_CELL: "[[t.get_text() for t in ax.get_legend().get_texts()], "
+            "ax.get_yscale(), ax.get_ylim()]"
+        },
+    )
 
     text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "No monitoring data" not in text and "alerts open" in text
     assert sum("image/png" in out.get("data", {}) for out in outputs) == 3  # every figure drew
+    legend, scale, (bottom, top) = seen[DURATIONS_CELL]
+    # The ad-hoc asset runs are named by their assets: "__ASSET_JOB" and
+    # "__ephemeral_asset_job__" would be left out of the legend for their leading "_".
+    assert legend == [
+        "ad-hoc asset run",  # materialize() records no asset selection on its run
+        "ad-hoc run of notebook_test/prices",
+        "WARNING 300 s",
+        "CRITICAL 600 s",
+    ]
+    assert scale == "log" and 0 < bottom <= 1 and top >= 600  # no axis below 0 seconds
     open_rows = html_rows(outputs, "fingerprint")
     [warning] = [row for row in open_rows if f"<td>{NOTEBOOK_CHECK_FP}</td>" in row]
     assert "<td>WARNING</td>" in warning and "<td>check</td>" in warning
@@ -171,7 +264,7 @@ def test_monitoring_notebook_on_an_empty_database_prints_one_hint(
                 ensure_alerts(conn)
                 ensure_metrics(conn)
 
-    outputs = execute_notebook("monitoring.ipynb")
+    outputs, _ = execute_notebook("monitoring.ipynb")
 
     assert [out.output_type for out in outputs] == ["stream"]  # no figure, no table, no error
     assert outputs[0].text == (

@@ -238,7 +238,8 @@ def size_orders(
         (
             "below the minimum notional of "
             + f"{rules.min_notional:,.0f} ("
-            + notional.map("{:,.2f}".format)
+            # As text even when no order is left: an empty map() stays float, and str + float fails.
+            + notional.map("{:,.2f}".format).astype(str)
             + ")"
         ),
     )

@@ -275,3 +275,15 @@ def test_a_sell_from_an_oversized_book_is_not_a_breach() -> None:
     assert limit_breaches(
         buy, positions, SECTORS, equity=EQUITY, cash=600_000.0, limits=limits
     ) == ["AAA would be 45.0% of equity (limit 25%)"]
+
+
+def test_a_session_with_only_holds_gives_no_intents() -> None:
+    """A replayed session whose recommendations are all HOLD sized no orders and crashed
+    while writing the minimum-notional reason of an empty table (found in the quickstart)."""
+    out = size(
+        recs([("AAA", "HOLD", 0.2, 0.6), ("CCC", "HOLD", 0.1, 0.4)]),
+        book({"AAA": 2_000}),
+        800_000.0,
+    )
+    assert out.empty
+    assert set(out.reset_index().columns) == set(INTENT_COLUMNS)
