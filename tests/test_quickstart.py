@@ -1,6 +1,7 @@
 """``python -m robo_dagster.cli.quickstart`` as `make run` runs it: a real process on a
 temporary instance and DuckDB file, on a small configuration."""
 
+import json
 import logging
 import os
 import re
@@ -13,6 +14,10 @@ import duckdb
 import pytest
 from dagster import AssetExecutionContext, DagsterEventType, DagsterInstance, asset, materialize
 
+from robo_dagster.cli import quickstart
+from robo_dagster.domain import calendar
+from robo_dagster.providers import SimulatedMarketData
+from robo_dagster.settings import SAMPLE_PORTFOLIO_FILE
 from tests.conftest import AS_OF
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,3 +106,23 @@ def test_runs_on_the_repos_instance_print_from_info_up_and_keep_every_event(
     assert not [line for line in printed if " - DEBUG - " in line]
     debug_events = {r.dagster_event_type for r in records if r.level == logging.DEBUG}
     assert {DagsterEventType.STEP_START, DagsterEventType.ASSET_MATERIALIZATION} <= debug_events
+
+
+def test_the_default_backfill_reaches_back_to_the_accounts_opening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = SimulatedMarketData(as_of=AS_OF)
+    since_sample = calendar.session_index(
+        json.loads(SAMPLE_PORTFOLIO_FILE.read_text())["opened_on"], AS_OF
+    )
+    assert len(since_sample) > quickstart.DEFAULT_SESSIONS
+    assert quickstart.default_sessions(market) == len(since_sample)
+    recent = json.loads(SAMPLE_PORTFOLIO_FILE.read_text()) | {
+        "opened_on": "2026-06-01",
+        "trades": [],
+    }
+    (tmp_path / "recent.json").write_text(json.dumps(recent))
+    monkeypatch.setenv("ROBO_PORTFOLIO_FILE", str(tmp_path / "recent.json"))
+    assert quickstart.default_sessions(market) == quickstart.DEFAULT_SESSIONS
+    (tmp_path / "recent.json").write_text("{not json")
+    assert quickstart.default_sessions(market) == quickstart.DEFAULT_SESSIONS

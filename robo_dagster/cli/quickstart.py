@@ -1,6 +1,8 @@
 """Run the whole graph once on the embedded default: ``python -m robo_dagster.cli.quickstart``.
 
-1. It backfills the last ``--sessions`` trading sessions of price bars.
+1. It backfills the last ``--sessions`` trading sessions of price bars: by default two
+   years, or back to the paper account's opening when that is earlier, so the book's
+   history (``portfolio/equity_history``) starts with the account.
 2. It replays the analyses as of ``--replays`` past sessions (every ``--replay-every``
    sessions), so the recommendation history has matured entries and the scorecard means
    something on day one. Each replay pins the market clock to its session, so it sees
@@ -37,7 +39,7 @@ from dagster._core.storage.tags import (
 
 from robo_dagster import settings
 from robo_dagster.domain import calendar
-from robo_dagster.providers import MarketDataProvider
+from robo_dagster.providers import MarketDataProvider, PaperBroker, ProviderError
 from robo_dagster.resources import build_market
 from robo_dagster.tasks.run_owner import fail_orphaned_runs, owner_tags
 from robo_dagster.warehouse.connection import locked_connection
@@ -68,6 +70,24 @@ def pipeline_job(name: str = "sequential_pipeline") -> JobDefinition:
     from robo_dagster.definitions import defs
 
     return defs.resolve_job_def(name)
+
+
+DEFAULT_SESSIONS = 504  # two years
+
+
+def default_sessions(market: MarketDataProvider) -> int:
+    """Two years of sessions, or as many as reach back to the paper account's opening
+    (``opened_on`` in the portfolio file) when that is earlier. An Alpaca account's
+    history is Alpaca's own; a portfolio file that cannot be read is reported by the
+    pipeline's broker sync, so it falls back to two years here."""
+    if settings.broker_kind() != "paper":
+        return DEFAULT_SESSIONS
+    try:
+        opened = PaperBroker(portfolio_file=settings.portfolio_file(), market=market).portfolio()
+    except ProviderError:
+        return DEFAULT_SESSIONS
+    since = calendar.session_index(opened.opened_on, market.session())
+    return max(DEFAULT_SESSIONS, len(since))
 
 
 def partition_range(sessions: int, market: MarketDataProvider | None = None) -> tuple[str, str]:
@@ -180,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Backfill the simulated market and run the whole graph once."
     )
     parser.add_argument(
-        "--sessions", type=int, default=504, help="sessions to backfill (default 504, two years)"
+        "--sessions",
+        type=int,
+        default=None,
+        help="sessions to backfill (default: 504, two years, or back to the paper "
+        "account's opening when that is earlier)",
     )
     parser.add_argument(
         "--replays",
@@ -192,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         "--replay-every", type=int, default=5, help="sessions between replays (default 5)"
     )
     args = parser.parse_args(argv)
-    first, last = partition_range(args.sessions)
+    market = build_market()
+    first, last = partition_range(
+        args.sessions if args.sessions is not None else default_sessions(market), market
+    )
     replays = args.replays
     if replays and settings.broker_kind() != "paper":
         print(
