@@ -68,6 +68,12 @@ def test_quickstart_prints_one_progress_line_per_stage_and_no_debug_line(tmp_pat
             name for (name,) in conn.execute("select schema_name from duckdb_tables()").fetchall()
         }
     assert "ai_analysis" in schemas and "execution" not in schemas
+    with duckdb.connect(str(tmp_path / "robo.duckdb"), read_only=True) as conn:
+        scored = conn.execute(
+            "select avg(hit::double), count(*) from ai_analysis.recommendation_scorecard "
+            "where matured"
+        ).fetchone()
+    assert scored is not None and scored[1] > 0  # the replays' recommendations matured
 
     # Only the terminal is quieter: the run's event log, which the UI's run page reads,
     # keeps the events Dagster logs at DEBUG (every step's start, every materialization).
@@ -80,6 +86,14 @@ def test_quickstart_prints_one_progress_line_per_stage_and_no_debug_line(tmp_pat
     assert len(started) == len(succeeded) > 10
     assert all(r.level == logging.DEBUG for r in started)
     assert any(r.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION for r in records)
+    # The scorecard's hit rate is a number on its materialization: the UI plots it.
+    [scorecard] = [
+        r.asset_materialization
+        for r in records
+        if r.asset_materialization is not None
+        and r.asset_materialization.asset_key.path[-1] == "recommendation_scorecard"
+    ]
+    assert scorecard.metadata["hit_rate"].value == pytest.approx(scored[0])
 
 
 def test_runs_on_the_repos_instance_print_from_info_up_and_keep_every_event(
