@@ -108,7 +108,7 @@ def _headline(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, Metadata
     return {c: MetadataValue.float(float(latest[c])) for c in columns if pd.notna(latest[c])}
 
 
-@history_asset(deps=[PRICE_BARS])
+@history_asset(deps=[PRICE_BARS, [GROUP, "account_balances"]])
 def equity_history(
     broker: BrokerProvider, market: MarketDataProvider, warehouse: DuckDBWarehouse
 ) -> Output[pd.DataFrame]:
