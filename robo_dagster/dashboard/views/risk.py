@@ -1,0 +1,134 @@
+"""Risk: VaR against its limit over time, the exposures, sector weights against their
+limit, and the risk assessment's stress scenarios."""
+
+import streamlit as st
+
+from robo_dagster.dashboard import charts, formatting, queries, ui
+
+
+def limits() -> dict[str, float] | None:
+    """The desk's limits, or None (and why) when they cannot be read."""
+    try:
+        return queries.desk_limits()
+    except ValueError as exc:
+        st.warning(f"The desk's limits could not be read: {exc}")
+        return None
+
+
+def today(database: str, desk: dict[str, float] | None) -> None:
+    """Today's VaR, ES, exposures and concentration, as metrics."""
+    st.caption("Today")
+    ui.asset_links("portfolio/portfolio_risk")
+    risk = ui.load("read_risk", database)
+    if risk is None:
+        return
+    row = risk.iloc[0]
+    var_limit = desk["var_95_limit_pct"] if desk else None
+    cols = st.columns(5)
+    cols[0].metric(
+        "VaR 95 % 1-day",
+        ui.money(row["var_95_1d"]),
+        delta=f"{ui.pct(row['var_95_1d_pct'])} of equity"
+        + (f", limit {ui.pct(var_limit)}" if var_limit is not None else ""),
+        delta_color="inverse"
+        if var_limit is not None and row["var_95_1d_pct"] > var_limit
+        else "off",
+    )
+    cols[1].metric(
+        "ES 97.5 % 1-day",
+        ui.money(row["es_97_5_1d"]),
+        delta=f"{ui.pct(row['es_97_5_1d_pct'])} of equity",
+        delta_color="off",
+    )
+    cols[2].metric(
+        "Exposure gross / net",
+        f"{formatting.multiple(row['gross_exposure'])} / {formatting.multiple(row['net_exposure'])}",
+    )
+    cols[3].metric("Beta to SPY", formatting.number(row["beta"]))
+    cols[4].metric(
+        "Largest position",
+        f"{row['largest_position']} {ui.pct(row['largest_position_weight'])}",
+        delta=f"limit {ui.pct(desk['max_position_weight'])}" if desk else None,
+        delta_color="off",
+    )
+    st.caption(f"As of {formatting.timestamp(row['as_of'])}. VaR method: {row['var_method']}")
+
+
+def over_time(database: str) -> None:
+    """VaR against its limit, and the exposures, session by session."""
+    st.subheader("VaR and exposure over time")
+    ui.asset_links("portfolio/risk_history")
+    history = ui.load("read_risk_history", database)
+    if history is None:
+        return
+    breaches = int(history["var_breach"].fillna(False).astype(bool).sum())
+    st.caption(
+        f"{len(history)} sessions; the VaR limit was breached on {breaches} of them."
+        if breaches
+        else f"{len(history)} sessions; the VaR limit was never breached."
+    )
+    left, right = st.columns(2)
+    with left:
+        ui.chart(charts.var_against_limit(history))
+    with right:
+        ui.chart(charts.exposures(history))
+
+
+def sectors(database: str, desk: dict[str, float] | None) -> None:
+    """Each sector's weight against the sector limit."""
+    st.subheader("Sector weights")
+    ui.asset_links("portfolio/sector_exposure")
+    exposure = ui.load("read_sector_exposure", database)
+    if exposure is None:
+        return
+    left, right = st.columns(2)
+    with left:
+        if desk is not None:
+            ui.chart(charts.sector_weights(exposure, desk["max_sector_weight"]))
+    with right:
+        ui.table(
+            exposure,
+            {
+                "sector": ("Sector", None),
+                "positions": ("Positions", lambda v: formatting.number(v, 0)),
+                "market_value": ("Market value", ui.money),
+                "weight": ("Weight", ui.pct),
+            },
+        )
+
+
+def stress(database: str) -> None:
+    """The risk assessment's stress scenarios, as stored in ai_analysis.risk_assessment."""
+    st.subheader("Stress scenarios")
+    ui.asset_links("ai_analysis/risk_assessment")
+    scenarios = ui.load("read_stress_scenarios", database)
+    if scenarios is None:
+        return
+    severity = scenarios["severity"].iloc[0]
+    st.caption(f"The risk assessment's severity: **{severity}**")
+    left, right = st.columns(2)
+    with left:
+        ui.chart(charts.stress_losses(scenarios))
+    with right:
+        ui.table(
+            scenarios,
+            {
+                "scenario": ("Scenario", None),
+                "loss": ("Loss", ui.money),
+                "loss_pct": ("Of equity", lambda v: formatting.percent(v, 2)),
+                "detail": ("How", None),
+            },
+        )
+
+
+def render() -> None:
+    st.title("Risk")
+    database = ui.database()
+    desk = limits()
+    today(database, desk)
+    over_time(database)
+    sectors(database, desk)
+    stress(database)
+
+
+render()
