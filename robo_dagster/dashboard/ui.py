@@ -1,6 +1,7 @@
 """What every page of the dashboard shares: cached reads, the "nothing materialized yet"
 message, tables with people's formats, and links into the Dagster UI."""
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -33,7 +34,8 @@ def _cached(name: str, *args: Any) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner="Reading the Dagster instance…")
-def _cached_instance(name: str) -> pd.DataFrame:
+def _cached_instance(name: str, dagster_home: str | None) -> pd.DataFrame:
+    # ``dagster_home`` is the cache key: pipeline reads DAGSTER_HOME itself.
     return getattr(pipeline, name)()
 
 
@@ -43,10 +45,13 @@ def clear_cache() -> None:
     _cached_instance.clear()
 
 
-def load(name: str, *args: Any) -> pd.DataFrame | None:
+EMPTY = "No rows yet: the asset stored an empty table (its metadata in the Dagster UI says why)."
+
+
+def load(name: str, *args: Any, empty: str = EMPTY) -> pd.DataFrame | None:
     """``queries.<name>(*args)``, cached for ``CACHE_TTL_S``; None (and a message in
     place of the section) when its table has not been materialized or the warehouse
-    stays busy. An empty table shows a message too, and returns None."""
+    stays busy. No rows show ``empty`` and return None too."""
     try:
         frame = _cached(name, *args)
     except queries.NotMaterialized as exc:
@@ -56,7 +61,7 @@ def load(name: str, *args: Any) -> pd.DataFrame | None:
         st.warning(f"The warehouse is busy (a run is writing); refresh in a moment. {exc}")
         return None
     if frame.empty:
-        st.info("No rows yet: the asset stored an empty table (see it in the Dagster UI).")
+        st.info(empty)
         return None
     return frame
 
@@ -64,7 +69,7 @@ def load(name: str, *args: Any) -> pd.DataFrame | None:
 def load_instance(name: str) -> pd.DataFrame | None:
     """``pipeline.<name>()``, cached; None (and why) without a Dagster instance."""
     try:
-        return _cached_instance(name)
+        return _cached_instance(name, os.environ.get("DAGSTER_HOME"))
     except pipeline.InstanceUnavailable as exc:
         st.info(str(exc))
     except Exception as exc:  # the instance's storage is optional to this page: say why

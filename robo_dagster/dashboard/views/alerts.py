@@ -21,7 +21,7 @@ def open_alerts(database: str) -> None:
     """The open alerts, worst first, with a count per severity."""
     st.subheader("Open alerts")
     ui.asset_links("monitoring/alerts")
-    alerts = ui.load("read_open_alerts", database)
+    alerts = ui.load("read_open_alerts", database, empty="No open alerts.")
     if alerts is None:
         return
     counts = alerts["severity"].value_counts()

@@ -31,7 +31,9 @@ def pick_symbol(database: str) -> tuple[str, int] | None:
 def prices(database: str, symbol: str, sessions: int) -> None:
     """The price panel and the latest close, change, RSI and MACD."""
     ui.asset_links("market_data/price_bars", "market_data/technical_indicators")
-    bars = ui.load("read_price_history", database, symbol, sessions)
+    bars = ui.load(
+        "read_price_history", database, symbol, sessions, empty=f"No price bars for {symbol}."
+    )
     if bars is None:
         return
     last = bars.iloc[-1]
@@ -52,7 +54,7 @@ def news(database: str, symbol: str) -> None:
     """The symbol's headlines, newest first, with sentiment and impact."""
     st.subheader("News")
     ui.asset_links("market_data/news")
-    headlines = ui.load("read_news", database, symbol)
+    headlines = ui.load("read_news", database, symbol, empty=f"No headlines for {symbol}.")
     if headlines is None:
         return
     st.caption(
@@ -77,7 +79,7 @@ def earnings(database: str, symbol: str) -> None:
     """The symbol's earnings dates: the next one, and the reported ones with surprises."""
     st.subheader("Earnings")
     ui.asset_links("market_data/earnings")
-    dates = ui.load("read_earnings", database, symbol)
+    dates = ui.load("read_earnings", database, symbol, empty=f"No earnings dates for {symbol}.")
     if dates is None:
         return
     upcoming = queries.next_earnings(dates)

@@ -91,7 +91,7 @@ def symbol_detail(database: str, signals: pd.DataFrame | None) -> None:
         ui.chart(charts.signals(signals, symbol))
     mine = history[history["symbol"] == symbol]
     ui.chart(charts.recommendation_history(mine, symbol))
-    card = ui.load("read_scorecard", database, symbol)
+    card = ui.load("read_scorecard", database, symbol, empty=f"No scorecard rows for {symbol}.")
     if card is not None:
         outcomes = card[["session", "run_id", "realized_return", "matured", "hit"]]
         mine = mine.merge(outcomes, on=["session", "run_id"], how="left")
