@@ -27,7 +27,26 @@ SEVERITY_COLORS = {
     "WARNING": "#fb8c00",
     "INFO": "#1e88e5",
 }
-DATE = alt.X("date:T", title=None)
+# Names on a categorical axis (sectors, scenarios) are shown whole up to this width.
+LABEL_LIMIT = 240
+# The price, RSI and MACD charts stack on one time axis: equal y-axis widths and legends
+# above the plots keep their plot areas, and so their dates, aligned.
+Y_AXIS_WIDTH = 64
+
+
+def time_axis(field: str, dates: pd.Series, title: str | None = None) -> alt.X:
+    """A time axis labelled by the hour within three days (``Nov 25 14:00``), by day
+    within a year (``Nov 25``), else by month (``Nov 2026``)."""
+    values = pd.to_datetime(dates.dropna())
+    span = (values.max() - values.min()).days if len(values) else 0
+    label = "%b %d %H:%M" if span < 3 else "%b %d" if span <= 300 else "%b %Y"
+    return alt.X(f"{field}:T", title=title, axis=alt.Axis(format=label))
+
+
+def _date(frame: pd.DataFrame) -> alt.X:
+    return time_axis("date", frame["date"])
+
+
 SMAS = ["sma_20", "sma_50", "sma_200"]
 INDICATORS = ["rsi_14", "macd", "macd_signal", "macd_hist"]
 
@@ -52,7 +71,7 @@ def equity_curve(history: pd.DataFrame) -> AnyChart:
         alt.Chart(long, title="Cumulative return: the book against SPY")
         .mark_line()
         .encode(
-            x=DATE,
+            x=_date(history),
             y=alt.Y("cumulative:Q", title="cumulative return", axis=alt.Axis(format=PERCENT)),
             color=alt.Color(
                 "series:N",
@@ -77,7 +96,7 @@ def equity_value(history: pd.DataFrame) -> AnyChart:
         alt.Chart(long, title="Equity and cash")
         .mark_line()
         .encode(
-            x=DATE,
+            x=_date(history),
             y=alt.Y("value:Q", title=None, axis=alt.Axis(format=MONEY)),
             color=alt.Color("series:N", title=None),
             tooltip=[
@@ -96,7 +115,7 @@ def drawdown(history: pd.DataFrame) -> AnyChart:
         alt.Chart(history, title="Drawdown from the peak")
         .mark_area(color=DOWN, opacity=0.5, line={"color": DOWN})
         .encode(
-            x=DATE,
+            x=_date(history),
             y=alt.Y("drawdown:Q", title="drawdown", axis=alt.Axis(format=PERCENT)),
             tooltip=[alt.Tooltip("date:T"), alt.Tooltip("drawdown:Q", format=".2%")],
         )
@@ -126,7 +145,7 @@ def weights(positions: pd.DataFrame) -> AnyChart:
 def var_against_limit(history: pd.DataFrame) -> AnyChart:
     """1-day 95 % VaR in % of equity, session by session, under its limit; breaches red."""
     _require(history, ["date", "var_95_1d_pct", "var_95_limit_pct", "var_breach"], "VaR")
-    base = alt.Chart(history).encode(x=DATE)
+    base = alt.Chart(history).encode(x=_date(history))
     var = base.mark_line(color="#1565c0").encode(
         y=alt.Y(
             "var_95_1d_pct:Q", title="VaR 95 % 1-day, of equity", axis=alt.Axis(format=PERCENT)
@@ -159,7 +178,7 @@ def exposures(history: pd.DataFrame) -> AnyChart:
         alt.Chart(long, title="Exposure (multiple of equity)")
         .mark_line()
         .encode(
-            x=DATE,
+            x=_date(history),
             y=alt.Y("multiple:Q", title="x equity", axis=alt.Axis(format=".2f")),
             color=alt.Color("exposure:N", title=None),
             tooltip=[
@@ -180,7 +199,7 @@ def sector_weights(sectors: pd.DataFrame, limit: float) -> AnyChart:
         .mark_bar()
         .encode(
             x=alt.X("weight:Q", title="weight of equity", axis=alt.Axis(format=PERCENT)),
-            y=alt.Y("sector:N", sort="-x", title=None),
+            y=alt.Y("sector:N", sort="-x", title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
             color=alt.condition("datum.over_limit", alt.value(DOWN), alt.value("#1565c0")),
             tooltip=[
                 alt.Tooltip("sector:N"),
@@ -205,7 +224,7 @@ def stress_losses(scenarios: pd.DataFrame) -> AnyChart:
         .mark_bar(color=DOWN)
         .encode(
             x=alt.X("loss_pct:Q", title="loss of equity", axis=alt.Axis(format=PERCENT)),
-            y=alt.Y("scenario:N", sort="-x", title=None),
+            y=alt.Y("scenario:N", sort="-x", title=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
             tooltip=[
                 alt.Tooltip("scenario:N"),
                 alt.Tooltip("loss:Q", format=MONEY),
@@ -278,7 +297,7 @@ def scorecard_over_time(summary: pd.DataFrame, group_type: str) -> AnyChart:
         alt.Chart(mine, title=f"Hit rate by {group_type}")
         .mark_line(point=True)
         .encode(
-            x=alt.X("session:T", title="recommended on"),
+            x=time_axis("session", mine["session"], "recommended on"),
             y=alt.Y(
                 "hit_rate:Q",
                 title="hit rate",
@@ -301,7 +320,7 @@ def scorecard_over_time(summary: pd.DataFrame, group_type: str) -> AnyChart:
 def recommendation_history(history: pd.DataFrame, symbol: str) -> AnyChart:
     """One symbol's target weight over the sessions, each point coloured by its action."""
     _require(history, ["session", "action", "target_weight", "current_weight"], "history")
-    base = alt.Chart(history).encode(x=alt.X("session:T", title=None))
+    base = alt.Chart(history).encode(x=time_axis("session", history["session"]))
     current = base.mark_line(color=NEUTRAL, strokeDash=[4, 3]).encode(
         y=alt.Y("current_weight:Q", title="weight of equity", axis=alt.Axis(format=PERCENT))
     )
@@ -323,22 +342,28 @@ def recommendation_history(history: pd.DataFrame, symbol: str) -> AnyChart:
 
 
 # ---------------------------------------------------------------------------- market
-def price_panel(bars: pd.DataFrame, symbol: str) -> AnyChart:
-    """Candlesticks with SMA 20/50/200 and Bollinger bands; RSI and MACD below, on one
-    shared time axis."""
+def price_panel(bars: pd.DataFrame, symbol: str) -> list[AnyChart]:
+    """Three charts to stack on one time axis: candlesticks with SMA 20/50/200 and the
+    Bollinger bands, then RSI 14, then MACD with its signal and histogram."""
     _require(
         bars,
         ["date", "open", "high", "low", "close", *SMAS, "bb_upper", "bb_lower", *INDICATORS],
         "price chart",
     )
-    x = alt.X("date:T", title=None)
-    base = alt.Chart(bars).encode(x=x)
+    base = alt.Chart(bars).encode(x=_date(bars))
+    top = alt.Legend(orient="top", title=None)
+
+    def y(field: str, title: str, **kwargs: object) -> alt.Y:
+        return alt.Y(
+            field,
+            title=title,
+            axis=alt.Axis(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH, **kwargs),  # type: ignore[arg-type]
+            scale=alt.Scale(zero=False),
+        )
+
     candle_color = alt.condition("datum.open <= datum.close", alt.value(UP), alt.value(DOWN))
     band = base.mark_area(opacity=0.12, color="#5c6bc0").encode(
-        y=alt.Y(
-            "bb_lower:Q", title="price", scale=alt.Scale(zero=False), axis=alt.Axis(format=PRICE)
-        ),
-        y2="bb_upper:Q",
+        y=y("bb_lower:Q", "price", format=PRICE), y2="bb_upper:Q"
     )
     wick = base.mark_rule().encode(y="low:Q", y2="high:Q", color=candle_color)
     body = base.mark_bar().encode(
@@ -351,23 +376,27 @@ def price_panel(bars: pd.DataFrame, symbol: str) -> AnyChart:
             alt.Tooltip("volume:Q", format=MONEY),
         ],
     )
+    fold: list[str | alt.FieldName] = [*SMAS]
     smas = (
-        base.transform_fold(["sma_20", "sma_50", "sma_200"], as_=["average", "value"])
+        base.transform_fold(fold, as_=["average", "value"])
         .mark_line(strokeWidth=1.5)
         .encode(
             y="value:Q",
             color=alt.Color(
                 "average:N",
-                title=None,
-                scale=alt.Scale(
-                    domain=["sma_20", "sma_50", "sma_200"], range=["#f9a825", "#8e24aa", "#00897b"]
-                ),
+                legend=top,
+                scale=alt.Scale(domain=SMAS, range=["#f9a825", "#8e24aa", "#00897b"]),
             ),
         )
     )
     price = alt.layer(band, wick, body, smas, title=f"{symbol}: price, SMA and Bollinger bands")
     rsi_line = base.mark_line(color="#6d4c41").encode(
-        y=alt.Y("rsi_14:Q", title="RSI 14", scale=alt.Scale(domain=[0, 100])),
+        y=alt.Y(
+            "rsi_14:Q",
+            title="RSI 14",
+            scale=alt.Scale(domain=[0, 100]),
+            axis=alt.Axis(minExtent=Y_AXIS_WIDTH, maxExtent=Y_AXIS_WIDTH, values=[0, 30, 70, 100]),
+        ),
         tooltip=[alt.Tooltip("date:T"), alt.Tooltip("rsi_14:Q", format=".1f")],
     )
     bounds = (
@@ -375,9 +404,9 @@ def price_panel(bars: pd.DataFrame, symbol: str) -> AnyChart:
         .mark_rule(color=NEUTRAL, strokeDash=[4, 3])
         .encode(y="level:Q")
     )
-    rsi = alt.layer(rsi_line, bounds)
+    rsi = alt.layer(rsi_line, bounds, title="RSI 14 (30 and 70 dashed)")
     hist = base.mark_bar(opacity=0.6).encode(
-        y=alt.Y("macd_hist:Q", title="MACD"),
+        y=y("macd_hist:Q", "MACD", format=".2f"),
         color=alt.condition("datum.macd_hist >= 0", alt.value(UP), alt.value(DOWN)),
     )
     macd_lines = (
@@ -387,7 +416,7 @@ def price_panel(bars: pd.DataFrame, symbol: str) -> AnyChart:
             y="value:Q",
             color=alt.Color(
                 "line:N",
-                title=None,
+                legend=top,
                 scale=alt.Scale(domain=["macd", "macd_signal"], range=["#1565c0", "#ef6c00"]),
             ),
             tooltip=[
@@ -397,12 +426,9 @@ def price_panel(bars: pd.DataFrame, symbol: str) -> AnyChart:
             ],
         )
     )
-    macd = alt.layer(hist, macd_lines)
-    return alt.vconcat(
-        price.properties(height=320, width="container"),
-        rsi.properties(height=110, width="container"),
-        macd.properties(height=130, width="container"),
-    ).resolve_scale(x="shared", color="independent")
+    macd = alt.layer(hist, macd_lines, title="MACD 12/26/9")
+    # Heights include the title, legend and axis (Streamlit fits the whole chart).
+    return [price.properties(height=440), rsi.properties(height=220), macd.properties(height=240)]
 
 
 def news_sentiment(news: pd.DataFrame, symbol: str) -> AnyChart:
@@ -412,7 +438,7 @@ def news_sentiment(news: pd.DataFrame, symbol: str) -> AnyChart:
         alt.Chart(news, title=f"{symbol}: news sentiment")
         .mark_circle(opacity=0.8)
         .encode(
-            x=alt.X("published_at:T", title=None),
+            x=time_axis("published_at", news["published_at"]),
             y=alt.Y("sentiment:Q", title="sentiment", scale=alt.Scale(domain=[-1, 1])),
             size=alt.Size("impact:Q", title="impact", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color(
@@ -438,7 +464,7 @@ def alerts_per_day(counts: pd.DataFrame) -> AnyChart:
         alt.Chart(counts, title="Alerts raised per day")
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None),
+            x=time_axis("day", counts["day"]),
             y=alt.Y("alerts:Q", title="alerts", axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color(
                 "severity:N",

@@ -99,7 +99,7 @@ def table(
     shown = frame[list(columns)].rename(columns={c: label for c, (label, _) in columns.items()})
     formats = {label: fmt for label, fmt in columns.values() if fmt is not None}
     styler = shown.style.format(formats, na_rep=formatting.MISSING)
-    st.dataframe(styler, hide_index=True, height=height)
+    st.dataframe(styler, hide_index=True, height=height, placeholder=formatting.MISSING)
 
 
 def chart(spec: charts.AnyChart) -> None:

@@ -142,12 +142,13 @@ def test_market_shows_candles_with_indicators_news_and_earnings(on_desk: Desk) -
     ]
     picker.set_value("AAPL").run()
     assert not at.exception
-    panel = next(spec for spec in specs(at) if "vconcat" in spec)
-    text = json.dumps(panel)
-    for field in ("sma_20", "sma_200", "bb_upper", "bb_lower", "rsi_14", "macd_hist"):
-        assert field in text
-    assert len(panel["vconcat"]) == 3
-    assert "AAPL: news sentiment" in [spec.get("title") for spec in specs(at)]
+    by_title = {spec.get("title"): json.dumps(spec) for spec in specs(at)}
+    price = by_title["AAPL: price, SMA and Bollinger bands"]
+    for field in ("open", "close", "sma_20", "sma_50", "sma_200", "bb_upper", "bb_lower"):
+        assert f'"{field}' in price, field
+    assert '"rsi_14' in by_title["RSI 14 (30 and 70 dashed)"]
+    assert '"macd_hist' in by_title["MACD 12/26/9"] and '"macd_signal' in by_title["MACD 12/26/9"]
+    assert "AAPL: news sentiment" in by_title
     news = shown(at.dataframe[0])
     assert set(news["Headline"]) == set(queries.read_news(on_desk.database, "AAPL")["headline"])
     earnings = shown(at.dataframe[1])

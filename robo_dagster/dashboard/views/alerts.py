@@ -65,6 +65,7 @@ def runs() -> None:
     st.dataframe(
         shown,
         hide_index=True,
+        placeholder=formatting.MISSING,
         column_config={
             "Run": st.column_config.LinkColumn("Run", display_text=r"runs/(\w{8})"),
         },
@@ -91,6 +92,7 @@ def freshness() -> None:
     st.dataframe(
         shown,
         hide_index=True,
+        placeholder=formatting.MISSING,
         column_config={
             "Asset": st.column_config.LinkColumn("Asset", display_text=r"/assets/(.*)$"),
         },

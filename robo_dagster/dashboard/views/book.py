@@ -24,6 +24,7 @@ def headline(database: str) -> None:
         ui.money(cash),
         delta=f"{ui.pct(float(cash) / equity)} of equity" if equity else None,
         delta_color="off",
+        delta_arrow="off",
     )
     cols[2].metric(
         "P&L today",

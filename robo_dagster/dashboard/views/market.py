@@ -38,7 +38,7 @@ def prices(database: str, symbol: str, sessions: int) -> None:
         return
     last = bars.iloc[-1]
     change = last["close"] / bars.iloc[-2]["close"] - 1 if len(bars) > 1 else float("nan")
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric(
         f"Close {formatting.timestamp(last['date'])}",
         ui.price(last["close"]),
@@ -46,8 +46,10 @@ def prices(database: str, symbol: str, sessions: int) -> None:
     )
     cols[1].metric("RSI 14", formatting.number(last["rsi_14"], 1))
     cols[2].metric("MACD histogram", formatting.number(last["macd_hist"], 3, signed=True))
-    cols[3].metric("Bollinger band", f"{ui.price(last['bb_lower'])} – {ui.price(last['bb_upper'])}")
-    ui.chart(charts.price_panel(bars, symbol))
+    cols[3].metric("Lower Bollinger band", ui.price(last["bb_lower"]))
+    cols[4].metric("Upper Bollinger band", ui.price(last["bb_upper"]))
+    for chart in charts.price_panel(bars, symbol):
+        ui.chart(chart)
 
 
 def news(database: str, symbol: str) -> None:
@@ -89,6 +91,7 @@ def earnings(database: str, symbol: str) -> None:
             formatting.timestamp(upcoming["report_date"]),
             delta=f"{upcoming['fiscal_quarter']} {upcoming['timing']}",
             delta_color="off",
+            delta_arrow="off",
         )
     ui.table(
         dates,

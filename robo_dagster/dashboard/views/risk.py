@@ -17,39 +17,40 @@ def limits() -> dict[str, float] | None:
 
 def today(database: str, desk: dict[str, float] | None) -> None:
     """Today's VaR, ES, exposures and concentration, as metrics."""
-    st.caption("Today")
+    st.subheader("Today")
     ui.asset_links("portfolio/portfolio_risk")
     risk = ui.load("read_risk", database)
     if risk is None:
         return
     row = risk.iloc[0]
     var_limit = desk["var_95_limit_pct"] if desk else None
-    cols = st.columns(5)
+    over_limit = var_limit is not None and row["var_95_1d_pct"] > var_limit
+    cols = st.columns(6)
     cols[0].metric(
         "VaR 95 % 1-day",
         ui.money(row["var_95_1d"]),
         delta=f"{ui.pct(row['var_95_1d_pct'])} of equity"
         + (f", limit {ui.pct(var_limit)}" if var_limit is not None else ""),
-        delta_color="inverse"
-        if var_limit is not None and row["var_95_1d_pct"] > var_limit
-        else "off",
+        # Red over the limit; grey, without an arrow, within it.
+        delta_color="inverse" if over_limit else "off",
+        delta_arrow="up" if over_limit else "off",
     )
     cols[1].metric(
         "ES 97.5 % 1-day",
         ui.money(row["es_97_5_1d"]),
         delta=f"{ui.pct(row['es_97_5_1d_pct'])} of equity",
         delta_color="off",
+        delta_arrow="off",
     )
-    cols[2].metric(
-        "Exposure gross / net",
-        f"{formatting.multiple(row['gross_exposure'])} / {formatting.multiple(row['net_exposure'])}",
-    )
-    cols[3].metric("Beta to SPY", formatting.number(row["beta"]))
-    cols[4].metric(
-        "Largest position",
-        f"{row['largest_position']} {ui.pct(row['largest_position_weight'])}",
+    cols[2].metric("Gross exposure", formatting.multiple(row["gross_exposure"]))
+    cols[3].metric("Net exposure", formatting.multiple(row["net_exposure"]))
+    cols[4].metric("Beta to SPY", formatting.number(row["beta"]))
+    cols[5].metric(
+        f"Largest position: {row['largest_position']}",
+        ui.pct(row["largest_position_weight"]),
         delta=f"limit {ui.pct(desk['max_position_weight'])}" if desk else None,
         delta_color="off",
+        delta_arrow="off",
     )
     st.caption(f"As of {formatting.timestamp(row['as_of'])}. VaR method: {row['var_method']}")
 
