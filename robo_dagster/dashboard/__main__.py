@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=None, help="port (default DASHBOARD_PORT, else 8501)"
     )
     args = parser.parse_args(argv)
-    port = args.port if args.port is not None else settings.dashboard_port()
+    try:
+        port = args.port if args.port is not None else settings.dashboard_port()
+    except ValueError as exc:
+        parser.error(str(exc))
     if not 1 <= port <= 65535:
         parser.error(f"--port {port} must be a TCP port, from 1 to 65535")
     print(f"robo-dagster dashboard: http://{args.host}:{port}", flush=True)

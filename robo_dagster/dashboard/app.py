@@ -12,23 +12,9 @@ import streamlit as st
 
 from robo_dagster import settings
 from robo_dagster.dashboard import queries, ui
+from robo_dagster.dashboard.layout import ICONS, TITLES
 
 VIEWS = Path(__file__).resolve().parent / "views"
-TITLES = {
-    "book": "Book",
-    "risk": "Risk",
-    "recommendations": "Recommendations",
-    "market": "Market",
-    "alerts": "Alerts and pipeline",
-}
-ICONS = {
-    "book": ":material/account_balance:",
-    "risk": ":material/shield:",
-    "recommendations": ":material/lightbulb:",
-    "market": ":material/candlestick_chart:",
-    "alerts": ":material/notifications:",
-}
-
 st.set_page_config(page_title="robo-dagster desk", page_icon=":material/monitoring:", layout="wide")
 
 pages = {

@@ -10,6 +10,7 @@ import pytest
 
 from robo_dagster.dashboard import queries
 from robo_dagster.dashboard.browser import Chromium, find_chromium, running_dashboard
+from robo_dagster.dashboard.layout import TITLES
 from tests.dashboard.conftest import Desk
 
 pytestmark = [
@@ -19,11 +20,11 @@ pytestmark = [
 
 # page: (title, charts at least, tables at least, metrics at least)
 PAGES = {
-    "book": ("Book", 4, 2, 9),
-    "risk": ("Risk", 4, 2, 6),
-    "recommendations": ("Recommendations", 4, 3, 0),
-    "market": ("Market", 4, 2, 6),
-    "alerts": ("Alerts and pipeline", 1, 4, 4),
+    "book": (TITLES["book"], 4, 2, 9),
+    "risk": (TITLES["risk"], 4, 2, 6),
+    "recommendations": (TITLES["recommendations"], 4, 3, 0),
+    "market": (TITLES["market"], 4, 2, 6),
+    "alerts": (TITLES["alerts"], 1, 4, 4),
 }
 SCIENTIFIC = re.compile(r"\d\.\d+e[+-]\d")
 
