@@ -188,12 +188,12 @@ RECOMMENDATION_COLUMNS = (
 
 
 def read_recommendations(database: str) -> pd.DataFrame:
-    """The latest recommendations, strongest score first."""
+    """The latest recommendations, strongest score first (every stored column: newer
+    tables keep the signals against each call apart, in ``signals_against``)."""
     return read_table(
         "ai_analysis.trade_recommendations",
         database,
-        f"select {RECOMMENDATION_COLUMNS} from ai_analysis.trade_recommendations "
-        "order by abs(score) desc, symbol",
+        "select * from ai_analysis.trade_recommendations order by abs(score) desc, symbol",
     )
 
 
@@ -248,29 +248,38 @@ def parse_signals(raw: Any) -> list[tuple[str, float]]:
 
 
 def _direction(action: str, score: float) -> float:
-    """+1 when the action leans long, -1 short: a HOLD leans the way its score does."""
+    """+1 when the action points up, -1 down: a HOLD points the way its score does, and
+    nowhere (0) when its score is 0 or unknown."""
     if action == "BUY":
         return 1.0
     if action == "SELL":
         return -1.0
-    return -1.0 if score < 0 else 1.0
+    return float(np.sign(score)) if math.isfinite(score) else 0.0
 
 
 def signals_for_and_against(recommendations: pd.DataFrame) -> pd.DataFrame:
-    """One row per recommendation and signal: ``side`` is "for" when the signal points
-    the way the action does (up for a BUY, down for a SELL, the score's way for a HOLD)
-    and "against" otherwise; strongest first within each recommendation."""
-    rows = [
-        (
-            rec.symbol,
-            rec.action,
-            name,
-            value,
-            "for" if value * _direction(str(rec.action), float(rec.score)) > 0 else "against",
-        )
-        for rec in recommendations.itertuples(index=False)
-        for name, value in parse_signals(rec.signals)
-    ]
+    """One row per recommendation and signal, strongest first within each: ``side`` is
+    "for" when the signal pushes the way the action points (up for a BUY, down for a
+    SELL, the score's way for a HOLD) and "against" when it pushes the other way.
+
+    Rows that store their ``signals_against`` apart keep the analyst's split; a single
+    ``signals`` list is split by each signal's sign (a signal of a HOLD that points
+    nowhere counts for it)."""
+    apart = "signals_against" in recommendations.columns
+    rows = []
+    for rec in recommendations.to_dict("records"):
+        direction = _direction(str(rec["action"]), float(rec["score"]))
+        tagged: list[tuple[str, float, str | None]] = [
+            (name, value, None) for name, value in parse_signals(rec["signals"])
+        ]
+        if apart:
+            tagged = [(name, value, "for") for name, value, _ in tagged] + [
+                (name, value, "against") for name, value in parse_signals(rec["signals_against"])
+            ]
+        for name, value, side in tagged:
+            if side is None:
+                side = "against" if value * direction < 0 else "for"
+            rows.append((rec["symbol"], rec["action"], name, value, side))
     frame = pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
     order = frame["value"].abs().sort_values(ascending=False, kind="stable").index
     return frame.loc[order].sort_values("symbol", kind="stable").reset_index(drop=True)

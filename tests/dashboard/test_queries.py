@@ -114,11 +114,37 @@ def test_signals_for_and_against_follow_the_action() -> None:
         ("MSFT", "trend"): "for",
         ("MSFT", "news"): "against",
     }
+    zero = queries.signals_for_and_against(
+        pd.DataFrame(
+            {"symbol": ["X"], "action": ["HOLD"], "score": [0.0], "signals": ['["rsi -0.30"]']}
+        )
+    )
+    assert list(zero["side"]) == ["for"]  # a HOLD that points nowhere has nothing against it
     unh = signals[signals["symbol"] == "UNH"]
     assert list(unh["signal"]) == ["news", "macd", "rsi"]  # strongest first
     summary = queries.signal_summary(signals).set_index("symbol")
     assert summary.loc["UNH", "signals_for"] == "news +0.87, macd +0.73"
     assert summary.loc["UNH", "signals_against"] == "rsi -0.45"
+
+
+def test_a_stored_split_of_the_signals_is_kept() -> None:
+    recs = pd.DataFrame(
+        {
+            "symbol": ["UNH"],
+            "action": ["BUY"],
+            "score": [0.28],
+            "signals": ['["news +0.87", "macd +0.73"]'],
+            "signals_against": ['["rsi -0.45"]'],
+        }
+    )
+    signals = queries.signals_for_and_against(recs)
+    assert list(zip(signals["signal"], signals["side"], strict=True)) == [
+        ("news", "for"),
+        ("macd", "for"),
+        ("rsi", "against"),
+    ]
+    with pytest.raises(ValueError, match="not a JSON list"):
+        queries.signals_for_and_against(recs.assign(signals_against='"rsi -0.45"'))
 
 
 @pytest.mark.parametrize(
