@@ -269,13 +269,14 @@ def signals_for_and_against(recommendations: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for rec in recommendations.to_dict("records"):
         direction = _direction(str(rec["action"]), float(rec["score"]))
+        # With a stored split, the analyst said which side each signal is on.
         tagged: list[tuple[str, float, str | None]] = [
-            (name, value, None) for name, value in parse_signals(rec["signals"])
+            (name, value, "for" if apart else None) for name, value in parse_signals(rec["signals"])
         ]
         if apart:
-            tagged = [(name, value, "for") for name, value, _ in tagged] + [
+            tagged.extend(
                 (name, value, "against") for name, value in parse_signals(rec["signals_against"])
-            ]
+            )
         for name, value, side in tagged:
             if side is None:
                 side = "against" if value * direction < 0 else "for"
