@@ -11,6 +11,8 @@ from typing import TypeAlias
 import altair as alt
 import pandas as pd
 
+from robo_dagster.domain.review.scorecard import ACTIONS, CONFIDENCE_BUCKETS
+
 # What the builders return (alt.layer's own annotation admits a facet chart too).
 AnyChart: TypeAlias = alt.Chart | alt.LayerChart | alt.VConcatChart | alt.FacetChart
 
@@ -288,10 +290,22 @@ def signals(signals_frame: pd.DataFrame, symbol: str) -> AnyChart:
     )
 
 
+# The scorecard's groups in their own order: the actions in their usual colours, the
+# confidence buckets from light (low) to dark (high).
+GROUP_SCALES = {
+    "action": alt.Scale(domain=list(ACTIONS), range=[UP, DOWN, NEUTRAL]),
+    "confidence": alt.Scale(
+        domain=list(CONFIDENCE_BUCKETS), range=["#90caf9", "#1e88e5", "#0d47a1"]
+    ),
+}
+
+
 def scorecard_over_time(summary: pd.DataFrame, group_type: str) -> AnyChart:
     """Hit rate of each session's recommendations, one line per action or confidence
     bucket (``group_type``); the point size is how many had matured."""
     _require(summary, ["session", "group_type", "group", "hit_rate", "matured"], "scorecard")
+    if group_type not in GROUP_SCALES:
+        raise ValueError(f"group_type {group_type!r} must be one of {sorted(GROUP_SCALES)}")
     mine = summary[(summary["group_type"] == group_type) & summary["hit_rate"].notna()]
     return (
         alt.Chart(mine, title=f"Hit rate by {group_type}")
@@ -304,7 +318,7 @@ def scorecard_over_time(summary: pd.DataFrame, group_type: str) -> AnyChart:
                 axis=alt.Axis(format=".0%"),
                 scale=alt.Scale(domain=[0, 1]),
             ),
-            color=alt.Color("group:N", title=group_type),
+            color=alt.Color("group:N", title=group_type, scale=GROUP_SCALES[group_type]),
             tooltip=[
                 alt.Tooltip("session:T"),
                 alt.Tooltip("group:N", title=group_type),

@@ -89,9 +89,16 @@ def test_risk_shows_var_against_its_limit_sectors_and_the_stress_scenarios(
     assert_clean(at, "Risk")
     assert NOTHING not in " ".join(infos(at))
     metrics = {m.label: m for m in at.metric}
-    limit = queries.desk_limits()["var_95_limit_pct"]
-    assert f"limit {formatting.percent(limit)}" in metrics["VaR 95 % 1-day"].delta
-    assert MONEY_0.match(metrics["VaR 95 % 1-day"].value)
+    risk = queries.read_risk(on_desk.database).iloc[0]
+    limits = queries.desk_limits()
+    assert metrics["VaR 95 % 1-day"].value == formatting.money(risk["var_95_1d"])
+    assert metrics["VaR of equity"].value == formatting.percent(risk["var_95_1d_pct"])
+    used = formatting.percent(risk["var_95_1d_pct"] / limits["var_95_limit_pct"], 0)
+    assert metrics["VaR of equity"].delta == (
+        f"{used} of the {formatting.percent(limits['var_95_limit_pct'])} limit"
+    )
+    sector = metrics[f"Largest sector: {risk['largest_sector']}"]
+    assert sector.value == formatting.percent(risk["largest_sector_weight"])
     titles = [spec.get("title") for spec in specs(at)]
     assert "VaR against its limit (dashed)" in titles
     assert "Exposure (multiple of equity)" in titles
@@ -130,6 +137,26 @@ def test_recommendations_show_targets_signals_the_scorecard_and_a_picker(
     sessions = shown(at.dataframe[2])
     assert len(sessions) == (history["symbol"] == chosen).sum()
     assert sessions["Hit"].isin(["yes", "no", formatting.MISSING]).all()
+
+
+def test_recommendations_that_store_their_signals_against_apart(
+    on_desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = str(tmp_path / "split.duckdb")
+    shutil.copy(on_desk.database, database)
+    with duckdb.connect(database) as conn:  # the table as analysts that split them write it
+        conn.execute(
+            "alter table ai_analysis.trade_recommendations add column signals_against varchar"
+        )
+        conn.execute(
+            "update ai_analysis.trade_recommendations set signals_against = '[\"rsi -0.45\"]'"
+        )
+    monkeypatch.setenv("ROBO_DUCKDB_PATH", database)
+    at = open_page("recommendations")
+    assert_clean(at, "Recommendations")
+    latest = shown(at.dataframe[0])
+    assert (latest["Signals against"] == "rsi -0.45").all()
+    assert latest["Signals for"].str.len().gt(0).all()
 
 
 def test_market_shows_candles_with_indicators_news_and_earnings(on_desk: Desk) -> None:

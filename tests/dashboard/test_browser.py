@@ -21,7 +21,7 @@ pytestmark = [
 # page: (title, charts at least, tables at least, metrics at least)
 PAGES = {
     "book": (TITLES["book"], 4, 2, 9),
-    "risk": (TITLES["risk"], 4, 2, 6),
+    "risk": (TITLES["risk"], 4, 2, 8),
     "recommendations": (TITLES["recommendations"], 4, 3, 0),
     "market": (TITLES["market"], 4, 2, 6),
     "alerts": (TITLES["alerts"], 1, 4, 4),

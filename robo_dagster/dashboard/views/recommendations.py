@@ -20,7 +20,10 @@ def latest(database: str) -> pd.DataFrame | None:
     if recs is None:
         return None
     signals = queries.signals_for_and_against(recs)
-    shown = recs.merge(queries.signal_summary(signals), on="symbol", how="left")
+    # The stored JSON lists give way to the text of each side.
+    stored = recs.drop(columns=["signals", "signals_against"], errors="ignore")
+    shown = stored.merge(queries.signal_summary(signals), on="symbol", how="left")
+    shown[["signals_for", "signals_against"]] = shown[["signals_for", "signals_against"]].fillna("")
     shown["change"] = shown["target_weight"] - shown["current_weight"]
     sessions = sorted({formatting.timestamp(s) for s in recs["session"]})
     st.caption(f"Session {', '.join(sessions)}; analyst {', '.join(sorted(set(recs['model'])))}")
@@ -97,7 +100,9 @@ def symbol_detail(database: str, signals: pd.DataFrame | None) -> None:
         mine = mine.merge(outcomes, on=["session", "run_id"], how="left")
     else:
         mine = mine.assign(realized_return=float("nan"), hit=pd.NA)
-    mine = mine.sort_values("session", ascending=False)
+    # As words: Streamlit draws a boolean column as checkboxes.
+    hit = mine["hit"].map(lambda v: formatting.MISSING if pd.isna(v) else ("yes" if v else "no"))
+    mine = mine.assign(hit=hit).sort_values("session", ascending=False)
     ui.table(
         mine,
         {
@@ -108,7 +113,7 @@ def symbol_detail(database: str, signals: pd.DataFrame | None) -> None:
             "confidence": ("Confidence", confidence),
             "horizon_days": ("Horizon (days)", lambda v: formatting.number(v, 0)),
             "realized_return": ("Realized return", lambda v: formatting.percent(v, 2, signed=True)),
-            "hit": ("Hit", lambda v: formatting.MISSING if pd.isna(v) else ("yes" if v else "no")),
+            "hit": ("Hit", None),
             "rationale": ("Rationale", None),
         },
     )

@@ -1,6 +1,8 @@
 """Risk: VaR against its limit over time, the exposures, sector weights against their
 limit, and the risk assessment's stress scenarios."""
 
+from typing import Any
+
 import streamlit as st
 
 from robo_dagster.dashboard import charts, formatting, queries, ui
@@ -15,6 +17,19 @@ def limits() -> dict[str, float] | None:
         return None
 
 
+def limit_metric(column: Any, label: str, value: float, limit: float) -> None:
+    """``value`` against ``limit`` (both fractions of equity): the value, then how much
+    of the limit it uses, red (with an arrow) once over it."""
+    used = float(value) / limit
+    column.metric(
+        label,
+        ui.pct(value),
+        delta=f"{formatting.percent(used, 0)} of the {ui.pct(limit)} limit",
+        delta_color="inverse" if used > 1 else "off",
+        delta_arrow="up" if used > 1 else "off",
+    )
+
+
 def today(database: str, desk: dict[str, float] | None) -> None:
     """Today's VaR, ES, exposures and concentration, as metrics."""
     st.subheader("Today")
@@ -23,35 +38,39 @@ def today(database: str, desk: dict[str, float] | None) -> None:
     if risk is None:
         return
     row = risk.iloc[0]
-    var_limit = desk["var_95_limit_pct"] if desk else None
-    over_limit = var_limit is not None and row["var_95_1d_pct"] > var_limit
-    cols = st.columns(6)
-    cols[0].metric(
+    first, second = st.columns(4), st.columns(4)
+    first[0].metric(
         "VaR 95 % 1-day",
         ui.money(row["var_95_1d"]),
-        delta=f"{ui.pct(row['var_95_1d_pct'])} of equity"
-        + (f", limit {ui.pct(var_limit)}" if var_limit is not None else ""),
-        # Red over the limit; grey, without an arrow, within it.
-        delta_color="inverse" if over_limit else "off",
-        delta_arrow="up" if over_limit else "off",
+        delta=f"{ui.pct(row['var_95_1d_pct'])} of equity",
+        delta_color="off",
+        delta_arrow="off",
     )
-    cols[1].metric(
+    if desk is not None:
+        limit_metric(first[1], "VaR of equity", row["var_95_1d_pct"], desk["var_95_limit_pct"])
+    first[2].metric(
         "ES 97.5 % 1-day",
         ui.money(row["es_97_5_1d"]),
         delta=f"{ui.pct(row['es_97_5_1d_pct'])} of equity",
         delta_color="off",
         delta_arrow="off",
     )
-    cols[2].metric("Gross exposure", formatting.multiple(row["gross_exposure"]))
-    cols[3].metric("Net exposure", formatting.multiple(row["net_exposure"]))
-    cols[4].metric("Beta to SPY", formatting.number(row["beta"]))
-    cols[5].metric(
-        f"Largest position: {row['largest_position']}",
-        ui.pct(row["largest_position_weight"]),
-        delta=f"limit {ui.pct(desk['max_position_weight'])}" if desk else None,
-        delta_color="off",
-        delta_arrow="off",
-    )
+    first[3].metric("Beta to SPY", formatting.number(row["beta"]))
+    second[0].metric("Gross exposure", formatting.multiple(row["gross_exposure"]))
+    second[1].metric("Net exposure", formatting.multiple(row["net_exposure"]))
+    if desk is not None:
+        limit_metric(
+            second[2],
+            f"Largest position: {row['largest_position']}",
+            row["largest_position_weight"],
+            desk["max_position_weight"],
+        )
+        limit_metric(
+            second[3],
+            f"Largest sector: {row['largest_sector']}",
+            row["largest_sector_weight"],
+            desk["max_sector_weight"],
+        )
     st.caption(f"As of {formatting.timestamp(row['as_of'])}. VaR method: {row['var_method']}")
 
 
