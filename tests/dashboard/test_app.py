@@ -146,7 +146,7 @@ def test_recommendations_that_store_their_signals_against_apart(
     shutil.copy(on_desk.database, database)
     with duckdb.connect(database) as conn:  # the table as analysts that split them write it
         conn.execute(
-            "alter table ai_analysis.trade_recommendations add column signals_against varchar"
+            "alter table ai_analysis.trade_recommendations add column if not exists signals_against varchar"
         )
         conn.execute(
             "update ai_analysis.trade_recommendations set signals_against = '[\"rsi -0.45\"]'"
