@@ -6,11 +6,14 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 API_PORT ?= 8001
+DASHBOARD_PORT ?= 8501
 GRACE ?= 10
 SERVE := $(abspath $(BIN))/robo-dagster --host $(HOST) --port $(PORT) serve --host $(HOST) --port $(API_PORT)
 DAGSTER_DEV := cd $(DAGSTER_HOME) && exec $(abspath $(BIN))/dagster dev -w $(CURDIR)/workspace.yaml -h $(HOST) -p $(PORT)
+# The desk dashboard (Streamlit): headless, no usage statistics; its links point at the UI above.
+DASHBOARD := ROBO_DAGSTER_UI_URL=http://$(HOST):$(PORT) exec $(abspath $(BIN))/python -m robo_dagster.dashboard --host $(HOST) --port $(DASHBOARD_PORT)
 
-.PHONY: install home pipeline ui api run test test-slow lint
+.PHONY: install home pipeline ui api dashboard run test test-slow lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +43,17 @@ ui: install home
 api: install home
 	$(SERVE)
 
-## Command 1: install, run the pipeline, open the UI with the REST API beside it. Both run
-## under scripts/supervise.py: Ctrl-C stops them together, and if one exits, so does the other.
+## The desk dashboard alone on http://$(HOST):$(DASHBOARD_PORT) (Book, Risk, Recommendations,
+## Market, Alerts and pipeline), over the DuckDB file and the instance in DAGSTER_HOME.
+dashboard: install home
+	$(DASHBOARD)
+
+## Command 1: install, run the pipeline, open the UI with the REST API and the dashboard
+## beside it. All run under scripts/supervise.py: Ctrl-C stops them together, and if one
+## exits, so do the others.
 run: pipeline
-	@echo "Dagster UI: http://$(HOST):$(PORT)   REST API: http://$(HOST):$(API_PORT)/docs"
-	exec $(BIN)/python scripts/supervise.py --grace $(GRACE) "$(DAGSTER_DEV)" "$(SERVE)"
+	@echo "Dagster UI: http://$(HOST):$(PORT)   REST API: http://$(HOST):$(API_PORT)/docs   Dashboard: http://$(HOST):$(DASHBOARD_PORT)"
+	exec $(BIN)/python scripts/supervise.py --grace $(GRACE) "$(DAGSTER_DEV)" "$(SERVE)" "$(DASHBOARD)"
 
 ## Command 2: install and run the test suite (without the slow integration tests).
 test: install

@@ -401,3 +401,60 @@ def paper_orders_file(database: str | None = None) -> str:
     if portfolio.resolve().is_relative_to(PACKAGE_DIR):
         folder = Path(database or duckdb_path()).expanduser().parent
     return str(folder / f"{portfolio.stem}.orders.json")
+
+
+# ---------------------------------------------------------------------------- dashboard
+DEFAULT_DASHBOARD_PORT = 8501
+DEFAULT_DAGSTER_UI_PORT = 3000
+# The desk dashboard's pages, by URL path (robo_dagster.dashboard.app serves each at /<page>).
+DASHBOARD_PAGES = ("book", "risk", "recommendations", "market", "alerts")
+
+
+def _port_env(name: str, default: int) -> int:
+    value = _int_env(name, default, minimum=1)
+    if value > 65535:
+        raise ValueError(f"{name}={value} must be a TCP port, from 1 to 65535")
+    return value
+
+
+def dashboard_port() -> int:
+    """``DASHBOARD_PORT``: the port the desk dashboard listens on (default 8501)."""
+    return _port_env("DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT)
+
+
+def dashboard_url() -> str:
+    """``ROBO_DASHBOARD_URL``: where users reach the desk dashboard (behind a proxy, say);
+    else ``http://127.0.0.1:$DASHBOARD_PORT``. No trailing slash."""
+    return _url("ROBO_DASHBOARD_URL", f"http://127.0.0.1:{dashboard_port()}")
+
+
+def dashboard_page_url(page: str) -> str:
+    """The URL of one dashboard page, e.g. ``dashboard_page_url("book")``; the pages are
+    ``DASHBOARD_PAGES``. An asset's metadata can link back to the page that shows it."""
+    if page not in DASHBOARD_PAGES:
+        raise ValueError(f"no dashboard page {page!r}; the pages are {', '.join(DASHBOARD_PAGES)}")
+    return f"{dashboard_url()}/{page}"
+
+
+def dagster_ui_url() -> str:
+    """``ROBO_DAGSTER_UI_URL``: where users reach the Dagster UI; else
+    ``http://127.0.0.1:$PORT`` (default port 3000, as ``make ui``). No trailing slash."""
+    return _url(
+        "ROBO_DAGSTER_UI_URL", f"http://127.0.0.1:{_port_env('PORT', DEFAULT_DAGSTER_UI_PORT)}"
+    )
+
+
+def dagster_asset_url(key: str | list[str] | tuple[str, ...]) -> str:
+    """The Dagster UI's page of one asset: ``<ui>/assets/<key path joined by '/'>``.
+    ``key`` is the path as a list, or as a string such as ``"portfolio/positions"``."""
+    parts = key.split("/") if isinstance(key, str) else list(key)
+    if not parts or any(not part for part in parts):
+        raise ValueError(f"asset key {key!r} has an empty part")
+    return f"{dagster_ui_url()}/assets/{'/'.join(parts)}"
+
+
+def dagster_run_url(run_id: str) -> str:
+    """The Dagster UI's page of one run: ``<ui>/runs/<run id>``."""
+    if not run_id:
+        raise ValueError("a run id is needed for its URL")
+    return f"{dagster_ui_url()}/runs/{run_id}"
