@@ -61,3 +61,11 @@ def require_rows(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     if frame is None or frame.empty:
         raise ValueError(f"{what}: the provider returned no rows; refusing to overwrite the table")
     return frame
+
+
+def dashboard_page(page: str) -> dict[str, MetadataValue]:
+    """Definition metadata that links an asset to the desk dashboard's page showing it
+    (``settings.dashboard_page_url``): the UI shows it on the asset's page."""
+    from robo_dagster import settings
+
+    return {"dashboard": MetadataValue.url(settings.dashboard_page_url(page))}

@@ -43,7 +43,7 @@ from robo_dagster.domain.review import (
 from robo_dagster.domain.review import (
     recommendation_scorecard as score_recommendations,
 )
-from robo_dagster.metadata import markdown_preview, require_rows
+from robo_dagster.metadata import dashboard_page, markdown_preview, require_rows
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.tasks.queues import AI_ANALYSIS
 from robo_dagster.warehouse import DuckDBWarehouse
@@ -191,6 +191,7 @@ class RecommendationConfig(Config):
             automation_condition=with_its_asset(),
         )
     ],
+    metadata=dashboard_page("recommendations"),
 )
 def trade_recommendations(
     context: AssetExecutionContext,
@@ -339,6 +340,7 @@ def risk_assessment(
 @ai_asset(
     ins={"trade_recommendations": upstream(GROUP, "trade_recommendations")},
     deps=[PRICE_BARS],
+    metadata=dashboard_page("recommendations"),
 )
 def recommendation_scorecard(
     context: AssetExecutionContext,

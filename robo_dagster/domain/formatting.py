@@ -167,7 +167,9 @@ def _unsigned_zero(text: str) -> str:
 
 def _signed(text: str, signed: bool) -> str:
     text = _unsigned_zero(text)
-    return "+" + text if signed and not text.startswith("-") else text
+    # A value that rounds to zero is neither a gain nor a loss: "0", not "+0".
+    gain = signed and not text.startswith("-") and any(c in "123456789" for c in text)
+    return "+" + text if gain else text
 
 
 def format_percent(

@@ -15,7 +15,7 @@ from robo_dagster.domain.options import black_scholes_delta, implied_volatility,
 from robo_dagster.domain.quality import split_valid_bars
 from robo_dagster.domain.sentiment import SENTIMENT_SCHEMA, score_texts
 from robo_dagster.market_data.datasets import fetch_dataset, is_provided, not_provided_metadata
-from robo_dagster.metadata import markdown_preview, require_rows
+from robo_dagster.metadata import dashboard_page, markdown_preview, require_rows
 from robo_dagster.partitions import TRADING_DAYS
 from robo_dagster.providers import BrokerProvider, MarketDataProvider, UnknownSymbolError
 from robo_dagster.providers.datasets import not_provided_frame
@@ -161,6 +161,7 @@ def quarantine_bars(
 
 @market_data_asset(
     ins={"price_bars": upstream(GROUP, "price_bars")},
+    metadata=dashboard_page("market"),
 )
 def technical_indicators(price_bars: pd.DataFrame) -> Output[pd.DataFrame]:
     """SMA 20/50/200, EMA 12/26, RSI(14), MACD(12,26,9), Bollinger(20,2), ATR(14), returns
@@ -190,6 +191,7 @@ class NewsConfig(Config):
 
 @market_data_asset(
     ins={"universe": upstream(GROUP, "universe")},
+    metadata=dashboard_page("market"),
 )
 def news(
     context: AssetExecutionContext,
@@ -236,6 +238,7 @@ def news(
 
 @market_data_asset(
     ins={"universe": upstream(GROUP, "universe")},
+    metadata=dashboard_page("market"),
 )
 def earnings(
     context: AssetExecutionContext, market: MarketDataProvider, universe: pd.DataFrame

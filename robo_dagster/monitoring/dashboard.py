@@ -32,6 +32,7 @@ from dagster import (
     TableSchema,
 )
 
+from robo_dagster.metadata import dashboard_page
 from robo_dagster.monitoring.alerts import Severity
 from robo_dagster.monitoring.summary import AlertSummary, alert_summary, metrics_summary
 
@@ -52,6 +53,7 @@ alerts_table = AssetSpec(
         "shows the open alerts."
     ),
     metadata={
+        **dashboard_page("alerts"),
         "dagster/column_schema": TableSchema(
             columns=[
                 TableColumn("id", "bigint"),
@@ -70,7 +72,7 @@ alerts_table = AssetSpec(
                 TableColumn("resolved_by", "varchar", description="who resolved it by hand"),
                 TableColumn("resolution", "varchar", description="why, when resolved by hand"),
             ]
-        )
+        ),
     },
 )
 

@@ -8,7 +8,7 @@ from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
 from robo_dagster.domain.portfolio import UNKNOWN_SECTOR, mark_to_market, summarize_pnl
 from robo_dagster.domain.risk import portfolio_risk as compute_portfolio_risk
 from robo_dagster.domain.risk import sector_exposure as compute_sector_exposure
-from robo_dagster.metadata import markdown_preview, markdown_record
+from robo_dagster.metadata import dashboard_page, markdown_preview, markdown_record
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.tasks.queues import PORTFOLIO_SYNC
 from robo_dagster.warehouse import DuckDBWarehouse
@@ -63,6 +63,7 @@ def latest_quotes(
         "universe": upstream("market_data", "universe"),
     },
     deps=[PRICE_BARS],
+    metadata=dashboard_page("book"),
 )
 def positions(
     broker: BrokerProvider,
@@ -118,6 +119,7 @@ def our_equity(account_balances: pd.DataFrame, positions: pd.DataFrame) -> float
         "account_balances": upstream(GROUP, "account_balances"),
         "positions": upstream(GROUP, "positions"),
     },
+    metadata=dashboard_page("book"),
 )
 def portfolio_pnl(account_balances: pd.DataFrame, positions: pd.DataFrame) -> Output[pd.DataFrame]:
     """Realized, unrealized, daily and overnight P&L of the book (one row)."""
@@ -140,6 +142,7 @@ def portfolio_pnl(account_balances: pd.DataFrame, positions: pd.DataFrame) -> Ou
         "positions": upstream(GROUP, "positions"),
     },
     deps=[PRICE_BARS],
+    metadata=dashboard_page("risk"),
 )
 def portfolio_risk(
     warehouse: DuckDBWarehouse, account_balances: pd.DataFrame, positions: pd.DataFrame
@@ -190,6 +193,7 @@ def portfolio_risk(
         "account_balances": upstream(GROUP, "account_balances"),
         "positions": upstream(GROUP, "positions"),
     },
+    metadata=dashboard_page("risk"),
 )
 def sector_exposure(
     account_balances: pd.DataFrame, positions: pd.DataFrame

@@ -32,7 +32,7 @@ from robo_dagster.domain.history import (
     risk_by_session,
 )
 from robo_dagster.domain.market_sim import BENCHMARK_SYMBOL
-from robo_dagster.metadata import markdown_preview
+from robo_dagster.metadata import dashboard_page, markdown_preview
 from robo_dagster.providers import BrokerProvider, MarketDataProvider, ProviderError
 from robo_dagster.providers.broker import Blotter
 from robo_dagster.tasks.queues import PORTFOLIO_SYNC
@@ -108,7 +108,10 @@ def _headline(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, Metadata
     return {c: MetadataValue.float(float(latest[c])) for c in columns if pd.notna(latest[c])}
 
 
-@history_asset(deps=[PRICE_BARS, [GROUP, "account_balances"]])
+@history_asset(
+    deps=[PRICE_BARS, [GROUP, "account_balances"]],
+    metadata=dashboard_page("book"),
+)
 def equity_history(
     broker: BrokerProvider, market: MarketDataProvider, warehouse: DuckDBWarehouse
 ) -> Output[pd.DataFrame]:
@@ -162,6 +165,7 @@ def equity_history(
         "universe": upstream("market_data", "universe"),
     },
     deps=[PRICE_BARS],
+    metadata=dashboard_page("book"),
 )
 def pnl_history(
     broker: BrokerProvider,
@@ -202,6 +206,7 @@ def pnl_history(
         "pnl_history": upstream(GROUP, "pnl_history"),
     },
     deps=[PRICE_BARS],
+    metadata=dashboard_page("risk"),
 )
 def risk_history(
     broker: BrokerProvider,

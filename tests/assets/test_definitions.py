@@ -3,6 +3,7 @@
 import dagster as dg
 import pytest
 
+from robo_dagster import settings
 from robo_dagster.definitions import defs
 from robo_dagster.partitions import TRADING_DAYS
 
@@ -78,3 +79,19 @@ def test_orders_go_out_only_through_execution_job() -> None:
     assert job.tags["dagster/priority"] == "9" and job.tags["robo/queue"] == "portfolio_sync"
     graph = defs.resolve_asset_graph()
     assert all(graph.get(key).automation_condition is None for key in execution)
+
+
+def test_the_key_assets_link_to_their_dashboard_page() -> None:
+    pages = {
+        "portfolio/positions": "book",
+        "portfolio/equity_history": "book",
+        "portfolio/risk_history": "risk",
+        "portfolio/portfolio_risk": "risk",
+        "ai_analysis/trade_recommendations": "recommendations",
+        "market_data/technical_indicators": "market",
+        "monitoring/alerts": "alerts",
+    }
+    graph = defs.resolve_asset_graph()
+    for key, page in pages.items():
+        link = graph.get(dg.AssetKey(key.split("/"))).metadata["dashboard"]
+        assert link.value == settings.dashboard_page_url(page), key

@@ -16,7 +16,6 @@ from robo_dagster.monitoring.alerts import Alert, ensure_alerts, raise_alert, re
 from robo_dagster.resources import build_resources
 from robo_dagster.warehouse.connection import locked_connection
 from tests.conftest import AS_OF, WATCHLIST, materialize_all, session_range
-from tests.dashboard.history_contract import ensure_history_tables
 
 # 60 sessions keep the module's build to well under a minute; replays every five
 # sessions give the scorecard recommendations whose horizon has passed.
@@ -35,9 +34,8 @@ class Desk:
 
 def build_desk(folder: Path) -> Desk:
     """Materialize the graph into ``folder``: replays of the analyses, then every asset
-    over ``SESSIONS`` sessions on an instance in ``folder/dagster_home``; the history
-    tables' stand-ins where the graph has none yet; then the alert store as the sensors
-    leave it (two open alerts, one resolved)."""
+    over ``SESSIONS`` sessions on an instance in ``folder/dagster_home``; then the alert
+    store as the sensors leave it (two open alerts, one resolved)."""
     database = str(folder / "robo.duckdb")
     home = folder / "dagster_home"
     home.mkdir(parents=True)
@@ -47,7 +45,6 @@ def build_desk(folder: Path) -> Desk:
     with DagsterInstance.from_config(str(home)) as instance:
         result = materialize_all(build_resources(database, **MARKET), SESSIONS, instance=instance)
     assert result.success
-    ensure_history_tables(database)
     with locked_connection(database) as conn:
         ensure_alerts(conn)
         raise_alert(

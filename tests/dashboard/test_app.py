@@ -23,7 +23,7 @@ from tests.dashboard.conftest import Desk
 # Not imported: Streamlit runs the app as a script.
 APP = Path(robo_dagster.dashboard.__file__).parent / "app.py"
 NOTHING = "Nothing materialized yet: run `make pipeline`"
-PERCENT_1 = re.compile(r"^[+-]?[\d,]+\.\d%$")
+PERCENT_1 = re.compile(r"^[+-]?[\d,]+\.\d %$")
 MONEY_0 = re.compile(r"^[+-]?\d{1,3}(,\d{3})*$")
 
 
@@ -79,7 +79,7 @@ def test_book_shows_the_positions_the_equity_curve_and_the_cash(on_desk: Desk) -
     assert "Equity and cash" in titles
     assert "Weights" in titles
     contributions = shown(at.dataframe[1])
-    assert contributions["Contribution"].str.match(r"^[+-]?\d+\.\d\d%$").all()
+    assert contributions["Contribution"].str.match(r"^[+-]?\d+\.\d\d %$").all()
 
 
 def test_risk_shows_var_against_its_limit_sectors_and_the_stress_scenarios(
