@@ -32,9 +32,13 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 @pytest.fixture(autouse=True)
 def kernel_imports_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     """The kernel starts in notebooks/, where ``import robo_dagster`` finds whichever
-    checkout the environment installed: put this one first, so its notebooks run its code."""
+    checkout the environment installed: put this one first, so its notebooks run its code.
+    And it draws inline, whatever this process's matplotlib backend."""
     paths = [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path for path in paths if path))
+    # ``import streamlit`` (the dashboard's tests) sets MPLBACKEND=Agg in this process;
+    # a kernel that inherited it would draw no inline figure.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
 
 
 PROBE = "probe: "

@@ -1,5 +1,5 @@
 """A real desk for the dashboard's tests: the whole graph materialized into a temporary
-DuckDB, with an on-disk Dagster instance and a few alerts, built once per module."""
+DuckDB, with an on-disk Dagster instance and a few alerts, built once per session."""
 
 from __future__ import annotations
 
@@ -83,8 +83,10 @@ def build_desk(folder: Path) -> Desk:
     return Desk(database=database, dagster_home=str(home))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Desk:
+    """One desk for every dashboard test: the tests only read it, and those that change a
+    table change a copy."""
     return build_desk(tmp_path_factory.mktemp("desk"))
 
 
