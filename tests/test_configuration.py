@@ -110,6 +110,12 @@ BASE = {"account_id": "T-1", "opening_cash": 1000.0, "opened_on": "2026-01-02"}
         ),
         ({**BASE, "limits": {"max_positon_weight": 0.2}}, "max_positon_weight"),
         ({**BASE, "nickname": "x"}, "nickname"),
+        (
+            {**BASE, "cash_flows": [{"date": "2026-01-02", "amount": 500.0}]},
+            "cash flows on or before the account opened on 2026-01-02 .put them in opening_cash",
+        ),
+        ({**BASE, "cash_flows": [{"date": "2026-02-02", "amount": 0.0}]}, "moves no money"),
+        ({**BASE, "cash_flows": [{"date": "2026-02-02", "amount": "5"}]}, "cash_flows.0.amount"),
     ],
 )
 def test_a_malformed_portfolio_file_names_the_problem(
@@ -144,6 +150,21 @@ def test_unpriced_fills_take_the_sessions_close(tmp_path: Path) -> None:
     account = broker.account()
     assert account["cash"] == pytest.approx(1000.0 - 10 * close)
     assert account["open_positions"] == 1
+
+
+def test_deposits_and_withdrawals_are_in_the_cash_and_the_capital(tmp_path: Path) -> None:
+    book = {
+        **BASE,
+        "cash_flows": [
+            {"date": "2026-03-02", "amount": 2500.0, "note": "top-up"},
+            {"date": "2026-06-01", "amount": -400.0},
+            {"date": "2026-12-01", "amount": 9999.0},  # after the market's session: not yet
+        ],
+    }
+    broker = broker_for(tmp_path, book)
+    assert broker.opening_capital() == pytest.approx(1000.0 + 2500.0 - 400.0)
+    assert broker.account()["cash"] == pytest.approx(3100.0)
+    assert broker.blotter().cash_flows["amount"].tolist() == [2500.0, -400.0]
 
 
 @pytest.mark.parametrize(

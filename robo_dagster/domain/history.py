@@ -99,12 +99,15 @@ def replay_by_session(
     sessions: pd.DatetimeIndex,
     allow_short: bool = False,
     from_opening: bool = True,
+    cash_flows: pd.DataFrame | None = None,
 ) -> SessionBook:
     """Replay the blotter (date, symbol, side, quantity, price, commission) and keep the
     account as it stood at each of ``sessions``' closes. A fill counts on its own
     session; fills before the first session are in its state, fills after the last are
     left out. ``from_opening``: the first session is the one the account opened on, and
-    ``opening_cash`` is deposited on it; otherwise the account already lived before it."""
+    ``opening_cash`` is deposited on it; otherwise the account already lived before it.
+    ``cash_flows`` (date, amount: > 0 in, < 0 out) count from the session on or after
+    their date; those before the first session are in its cash."""
     if not len(sessions):
         raise ValueError("no sessions to replay the account over")
     book = AccountBook(opening_cash, allow_short)
@@ -152,19 +155,39 @@ def replay_by_session(
     )
     commissions = scalars["commissions"].fillna(0.0)
     quantity = on_sessions("quantity")
-    deposits = pd.Series(0.0, index=sessions)
+    moved = _flows_by_session(cash_flows, sessions)
+    deposits = moved.clip(lower=0.0)
     if from_opening:
-        deposits.iloc[0] = float(opening_cash)
+        deposits.iloc[0] += float(opening_cash)
+    else:
+        # Money moved up to the first session is in the base the history starts from.
+        moved.iloc[0] = 0.0
+        deposits.iloc[0] = 0.0
     return SessionBook(
-        cash=scalars["cash"].fillna(float(opening_cash)).astype(float),
+        cash=scalars["cash"].fillna(float(opening_cash)).astype(float)
+        + _flows_by_session(cash_flows, sessions).cumsum(),
         deposits=deposits,
-        withdrawals=pd.Series(0.0, index=sessions),
+        withdrawals=(-moved).clip(lower=0.0),
         fees=commissions.diff().fillna(commissions.iloc[0]),
         quantity=quantity,
         cost_basis=quantity * on_sessions("average_cost"),
         realized_pnl=on_sessions("realized_pnl"),
         from_opening=from_opening,
     )
+
+
+def _flows_by_session(cash_flows: pd.DataFrame | None, sessions: pd.DatetimeIndex) -> pd.Series:
+    """The net money moved on each session: a flow on a day that is not a session
+    counts on the next one; flows after the last session are left out, flows before the
+    first count on it."""
+    moved = pd.Series(0.0, index=sessions)
+    if cash_flows is None or cash_flows.empty:
+        return moved
+    dates = pd.DatetimeIndex(pd.to_datetime(cash_flows["date"]))
+    at = sessions.searchsorted(dates, side="left")
+    inside = at < len(sessions)
+    np.add.at(moved.to_numpy(), at[inside], cash_flows["amount"].to_numpy(dtype=float)[inside])
+    return moved
 
 
 def marks(book: SessionBook, closes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -93,6 +93,7 @@ def replayed_book(
         sessions,
         allow_short=blotter.allow_short,
         from_opening=sessions[0].date() <= blotter.opened_on,
+        cash_flows=blotter.cash_flows,
     )
     closes = stored_closes(warehouse, [*book.quantity.columns, BENCHMARK_SYMBOL], sessions)
     return blotter, book, closes

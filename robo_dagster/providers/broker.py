@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -70,8 +70,27 @@ class Trade(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class CashFlow(BaseModel):
+    """Money moved into (a positive amount) or out of (negative) the account on a day; a
+    day that is not a session counts from the next session."""
+
+    model_config = STRICT
+
+    date: dt.date
+    amount: float
+    note: str = Field(default="", max_length=MAX_TEXT)
+
+    @field_validator("amount")
+    @classmethod
+    def _moves_money(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("a cash flow of 0 moves no money")
+        return value
+
+
 class PortfolioFile(BaseModel):
-    """The paper broker's file: opening cash, limits and the trade blotter."""
+    """The paper broker's file: opening cash, limits, the trade blotter and
+    the deposits and withdrawals since."""
 
     model_config = STRICT
 
@@ -82,6 +101,7 @@ class PortfolioFile(BaseModel):
     opened_on: dt.date
     limits: RiskLimits = RiskLimits()
     trades: list[Trade] = Field(default_factory=list)
+    cash_flows: list[CashFlow] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _trades_after_opening(self) -> PortfolioFile:
@@ -90,6 +110,12 @@ class PortfolioFile(BaseModel):
             raise ValueError(
                 f"trades before the account opened on {self.opened_on}: "
                 + ", ".join(f"{t.symbol} on {t.date}" for t in early[:5])
+            )
+        early_flows = [f for f in self.cash_flows if f.date <= self.opened_on]
+        if early_flows:
+            raise ValueError(
+                f"cash flows on or before the account opened on {self.opened_on} (put them "
+                "in opening_cash): " + ", ".join(str(f.date) for f in early_flows[:5])
             )
         return self
 
@@ -103,6 +129,10 @@ class Blotter:
     opened_on: dt.date
     trades: pd.DataFrame
     allow_short: bool = False
+    # Deposits (> 0) and withdrawals (< 0) after the opening: date, amount.
+    cash_flows: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"date": [], "amount": []})
+    )
 
 
 class BrokerProvider(ConfigurableResource):
@@ -127,8 +157,9 @@ class BrokerProvider(ConfigurableResource):
         return {}
 
     def opening_capital(self) -> float | None:
-        """What the account started with, when the broker knows it (and no money moved
-        in or out since): total P&L must then equal equity less it. None: unknown."""
+        """The money put into the account, when the broker knows it: its opening cash plus
+        the deposits less the withdrawals since. Total P&L must then equal equity less
+        it. None: unknown."""
         return None
 
     def blotter(self) -> Blotter:
@@ -192,7 +223,15 @@ class PaperBroker(BrokerProvider):
         return self.portfolio().limits
 
     def opening_capital(self) -> float | None:
-        return self.portfolio().opening_cash
+        return self.portfolio().opening_cash + float(self.cash_flows()["amount"].sum())
+
+    def cash_flows(self) -> pd.DataFrame:
+        """The deposits and withdrawals up to the market's session: date, amount."""
+        session = self.market.session()
+        flows = [f for f in self.portfolio().cash_flows if f.date <= session]
+        return pd.DataFrame(
+            {"date": [f.date for f in flows], "amount": [f.amount for f in flows]},
+        ).astype({"amount": float})
 
     def _order_book(self) -> PaperOrderBook:
         if not self.orders_file:
@@ -342,11 +381,15 @@ class PaperBroker(BrokerProvider):
     def blotter(self) -> Blotter:
         book = self.portfolio()
         return Blotter(
-            opening_cash=book.opening_cash, opened_on=book.opened_on, trades=self.trades()
+            opening_cash=book.opening_cash,
+            opened_on=book.opened_on,
+            trades=self.trades(),
+            cash_flows=self.cash_flows(),
         )
 
     def ledger(self) -> Ledger:
-        return replay_trades(self.trades(), self.portfolio().opening_cash)
+        # Cash is what came in less what went out, whenever it moved.
+        return replay_trades(self.trades(), self.opening_capital() or 0.0)
 
     def account(self) -> dict[str, object]:
         book = self.portfolio()

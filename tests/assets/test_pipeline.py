@@ -192,7 +192,9 @@ def test_an_account_opened_within_the_bars_has_its_whole_history(
     tmp_path: Path, resources: dict[str, Any]
 ) -> None:
     sessions = calendar.session_index("2026-01-01", AS_OF)
-    opened, bought, sold = (sessions[i].date().isoformat() for i in (10, 12, 40))
+    opened, bought, sold, deposited, withdrawn = (
+        sessions[i].date().isoformat() for i in (10, 12, 40, 50, 60)
+    )
     book = {
         "account_id": "NEW-1",
         "opening_cash": 100_000.0,
@@ -201,6 +203,10 @@ def test_an_account_opened_within_the_bars_has_its_whole_history(
             {"date": bought, "symbol": "XOM", "side": "BUY", "quantity": 300, "commission": 1.5},
             {"date": bought, "symbol": "JPM", "side": "BUY", "quantity": 100, "commission": 1.5},
             {"date": sold, "symbol": "XOM", "side": "SELL", "quantity": 100, "commission": 1.5},
+        ],
+        "cash_flows": [
+            {"date": deposited, "amount": 25_000.0},
+            {"date": withdrawn, "amount": -5_000.0},
         ],
     }
     (tmp_path / "new.json").write_text(json.dumps(book))
@@ -216,9 +222,13 @@ def test_an_account_opened_within_the_bars_has_its_whole_history(
     path = resources["warehouse"].database
     equity = read(path, "select * from portfolio.equity_history order by date")
     assert equity["date"].iloc[0] == sessions[10] and len(equity) == len(sessions) - 10
-    assert equity["deposits"].tolist() == [100_000.0] + [0.0] * (len(equity) - 1)
+    moved = equity.set_index("date")[["deposits", "withdrawals"]]
+    assert moved.loc[sessions[10], "deposits"] == 100_000.0
+    assert moved.loc[sessions[50], "deposits"] == 25_000.0
+    assert moved.loc[sessions[60], "withdrawals"] == 5_000.0
+    assert moved.to_numpy().sum() == 130_000.0  # nothing else moved
     assert equity["fees"].sum() == pytest.approx(4.5)
-    assert 100_000.0 + equity["day_pnl"].sum() == pytest.approx(equity["equity"].iloc[-1])
+    assert 120_000.0 + equity["day_pnl"].sum() == pytest.approx(equity["equity"].iloc[-1])
     assert (equity.loc[equity["date"] < sessions[12], "market_value"] == 0).all()
     # The sale realises against the average cost, its buy fee included.
     xom = read(path, "select date, close from market_data.price_bars where symbol = 'XOM'")
@@ -235,6 +245,7 @@ def test_an_account_opened_within_the_bars_has_its_whole_history(
     checks = checks_by_name(result)
     assert checks["equity_history_ties_to_broker"].passed
     assert checks["pnl_history_ties_to_equity"].passed
+    assert checks["pnl_ties_to_equity"].passed  # total P&L = equity - the capital put in
 
 
 def test_a_history_that_does_not_tie_fails_its_checks(built: tuple[str, Any]) -> None:

@@ -52,6 +52,36 @@ def test_a_round_trip_is_worked_out_to_the_cent() -> None:
     assert curve["source"].eq("replayed blotter").all()
 
 
+def test_deposits_and_withdrawals_move_equity_but_not_the_return() -> None:
+    sessions = pd.DatetimeIndex(["2026-03-05", "2026-03-06", "2026-03-09", "2026-03-10"])
+    trades = blotter((sessions[0], "AAA", "BUY", 100, 100.0, 0.0))
+    # Saturday's deposit counts from Monday; Tuesday's withdrawal from Tuesday.
+    flows = pd.DataFrame({"date": ["2026-03-07", "2026-03-10"], "amount": [5_000.0, -2_000.0]})
+    book = replay_by_session(trades, 10_000.0, sessions, cash_flows=flows)
+    prices = closes({"AAA": [100.0, 110.0, 99.0, 108.0]}, sessions)
+    curve = equity_curve(book, prices, None)
+
+    assert curve["deposits"].tolist() == [10_000.0, 0.0, 5_000.0, 0.0]
+    assert curve["withdrawals"].tolist() == [0.0, 0.0, 0.0, 2_000.0]
+    assert curve["cash"].tolist() == pytest.approx([0.0, 0.0, 5_000.0, 3_000.0])
+    assert curve["equity"].tolist() == pytest.approx([10_000.0, 11_000.0, 14_900.0, 13_800.0])
+    assert curve["day_pnl"].tolist() == pytest.approx([0.0, 1_000.0, -1_100.0, 900.0])
+    # Each day's P&L over the capital at work that morning, the flow included.
+    returns = [0.0, 1_000 / 10_000, -1_100 / 16_000, 900 / 12_900]
+    assert curve["daily_return"].tolist() == pytest.approx(returns)
+    assert curve["cumulative_return"].iloc[-1] == pytest.approx(np.prod(np.add(1, returns)) - 1)
+
+
+def test_a_history_that_starts_late_keeps_earlier_money_in_its_base() -> None:
+    trades = blotter((SESSIONS[0], "AAA", "BUY", 10, 100.0, 0.0))
+    flows = pd.DataFrame({"date": [SESSIONS[1], SESSIONS[3]], "amount": [500.0, 250.0]})
+    book = replay_by_session(trades, 1_000.0, SESSIONS[2:], from_opening=False, cash_flows=flows)
+    curve = equity_curve(book, closes({"AAA": [100.0, 100.0, 100.0, 101.0]}), None)
+    assert curve["cash"].tolist() == pytest.approx([500.0, 750.0])  # 1,000 less the buy
+    assert curve["deposits"].tolist() == [0.0, 250.0]
+    assert np.isnan(curve["day_pnl"].iloc[0]) and curve["day_pnl"].iloc[1] == pytest.approx(10.0)
+
+
 def test_the_benchmark_is_compounded_from_the_first_session() -> None:
     book = replay_by_session(blotter(), 1_000.0, SESSIONS)
     spy = pd.Series([400.0, 404.0, 396.0, 420.0], index=SESSIONS)
@@ -97,8 +127,9 @@ def test_a_broker_history_turns_unexplained_equity_moves_into_flows() -> None:
 
 
 @st.composite
-def accounts(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """A random long-only blotter over a random price path of three symbols."""
+def accounts(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, float, pd.DataFrame]:
+    """A random long-only blotter over a random price path of three symbols, with up to
+    three deposits or withdrawals."""
     sessions = pd.bdate_range("2025-01-02", periods=draw(st.integers(2, 25)))
     symbols = ["AAA", "BBB", "CCC"]
     steps = draw(
@@ -123,18 +154,28 @@ def accounts(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, float]:
         side = "SELL" if held[symbol] >= qty and qty % 2 else "BUY"
         held[symbol] += qty if side == "BUY" else -qty
         trades.append((day, symbol, side, float(qty), price, fee))
-    return blotter(*trades), path, draw(st.floats(10_000.0, 1_000_000.0))
+    flows = pd.DataFrame(
+        {
+            "date": [sessions[draw(st.integers(0, len(sessions) - 1))] for _ in range(3)],
+            "amount": [draw(st.sampled_from([-3_000.0, 2_500.0, 40_000.0])) for _ in range(3)],
+        }
+    ).iloc[: draw(st.integers(0, 3))]
+    return blotter(*trades), path, draw(st.floats(10_000.0, 1_000_000.0)), flows
 
 
 @settings(max_examples=60, deadline=None)
 @given(accounts())
-def test_the_history_ties_to_itself(account: tuple[pd.DataFrame, pd.DataFrame, float]) -> None:
-    trades, path, opening = account
+def test_the_history_ties_to_itself(
+    account: tuple[pd.DataFrame, pd.DataFrame, float, pd.DataFrame],
+) -> None:
+    trades, path, opening, flows = account
     sessions = pd.DatetimeIndex(path.index)
-    book = replay_by_session(trades, opening, sessions)
+    book = replay_by_session(trades, opening, sessions, cash_flows=flows)
     curve = equity_curve(book, path, None)
     # Every dollar of change is P&L or money moved: day P&L adds up to the equity.
-    assert opening + curve["day_pnl"].sum() == pytest.approx(curve["equity"].iloc[-1], abs=1e-6)
+    moved = curve["deposits"].sum() - curve["withdrawals"].sum()
+    assert moved == pytest.approx(opening + flows["amount"].sum())
+    assert moved + curve["day_pnl"].sum() == pytest.approx(curve["equity"].iloc[-1], abs=1e-6)
     assert (curve["realized_pnl"] + curve["unrealized_pnl"]).to_numpy() == pytest.approx(
         curve["day_pnl"].to_numpy(), abs=1e-6
     )
