@@ -155,7 +155,8 @@ def test_launches_carry_the_seeds_priorities_and_the_websocket_sees_them(
     )
 
     status = httpx.get(f"{api}/api/v1/scheduling/status", headers=AUTH, timeout=30).json()
-    assert set(status) == {"queued", "running", "held", "finished"}
+    assert set(status) == {"target", "queued", "running", "held", "finished"}
+    assert status["target"] is None  # no ?target=: every run listed
     # One audit row per change, read back by the CLI, with no token in it.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
