@@ -53,18 +53,24 @@ def _utc(seconds: float | None) -> pd.Timestamp | None:
 
 
 def latest_runs() -> pd.DataFrame:
-    """The latest run of each job (among the newest ``RUN_SCAN`` runs), by job name:
-    its status, id, start and end (naive UTC) and duration."""
+    """The latest run of each job (among the newest ``RUN_SCAN`` runs): its status, id,
+    start and end (naive UTC) and duration. A run of Dagster's anonymous asset job is
+    named, and counted, by its assets ("portfolio/positions +3", ``tasks.run_names``),
+    as ``robo-dagster status`` counts it, never as ``__ASSET_JOB``."""
+    from robo_dagster.tasks.run_names import RunNamer
+
     rows: dict[str, dict[str, Any]] = {}
     with _instance() as instance:
+        namer = RunNamer(instance)
         for record in instance.get_run_records(limit=RUN_SCAN):
             run = record.dagster_run
-            if run.job_name in rows:
+            name = namer.name(run)
+            if name in rows:
                 continue
             started = record.start_time
             ended = record.end_time
-            rows[run.job_name] = {
-                "job": run.job_name,
+            rows[name] = {
+                "job": name,
                 "status": run.status.value,
                 "run_id": run.run_id,
                 "started": _utc(
