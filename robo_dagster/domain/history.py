@@ -350,7 +350,8 @@ def risk_by_session(
     against the limit; gross and net exposure; the largest position and known sector;
     beta to ``benchmark``. ``positions`` is the position P&L (date, symbol, sector,
     quantity, market_value), ``equity`` the equity curve, ``closes`` session x symbol
-    reaching ``window`` sessions before the first where the data allows.
+    reaching ``window`` sessions before the first where the data allows (days with no
+    close at all are not scenarios).
 
     Every session at once: the scenario P&L of every day's book on every past day is one
     matrix product, and each session's window a slice of it."""
@@ -362,7 +363,10 @@ def risk_by_session(
         .reindex(index=dates)
         .fillna(0.0)
     )
+    # A day without any close (before the stored data begins, a missing partition) is
+    # no scenario: only the sessions themselves are kept, to be marked on.
     closes = closes.sort_index()
+    closes = closes.loc[closes.notna().any(axis=1) | closes.index.isin(dates)]
     at = closes.index.get_indexer(dates)
     if (at < 0).any():
         raise ValueError(f"no closes for the session {dates[np.argmin(at)].date()}")

@@ -257,3 +257,31 @@ def test_every_session_of_the_risk_history_is_that_days_portfolio_risk() -> None
         assert risk.at[date, "largest_position"] == expected["largest_position"]
         assert risk.at[date, "largest_sector"] == ("Energy" if date < sessions[150] else "")
     assert np.isnan(risk["var_95_1d"].iloc[0]) and risk["history_days"].iloc[0] == 5
+
+
+def test_days_without_any_close_are_no_scenarios() -> None:
+    """The asset asks for the window before the first stored bar: those empty days must
+    not count as days on which nothing moved."""
+    rng = np.random.default_rng(5)
+    index = pd.bdate_range("2024-01-01", periods=80)
+    path = closes(
+        {s: 90 * np.cumprod(1 + rng.normal(0, 0.02, len(index))) for s in ["AAA", "SPY"]}, index
+    )
+    sessions = index[30:]
+    trades = blotter((sessions[0], "AAA", "BUY", 100, float(path.at[sessions[0], "AAA"]), 0.0))
+    book = replay_by_session(trades, 10_000.0, sessions)
+    curve = equity_curve(book, path, path["SPY"])
+    positions = position_pnl(book, path, pd.Series(dtype=str), curve)
+    padded = pd.concat(
+        [
+            closes(
+                {"AAA": [np.nan] * 40, "SPY": [np.nan] * 40},
+                pd.bdate_range(end="2023-12-29", periods=40),
+            ),
+            path,
+        ]
+    )
+    risk = risk_by_session(positions, curve, path, "SPY", 0.05)
+    risk_padded = risk_by_session(positions, curve, padded, "SPY", 0.05)
+    pd.testing.assert_frame_equal(risk, risk_padded)
+    assert risk["history_days"].iloc[0] == 30
