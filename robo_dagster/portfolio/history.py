@@ -87,12 +87,14 @@ def replayed_book(
     at (the benchmark's among them)."""
     blotter = broker.blotter()
     sessions = replayed_sessions(blotter, market, warehouse)
+    # An account opened on a weekend or holiday starts on the next session.
+    opening_session = calendar.session_on_or_after(blotter.opened_on)
     book = replay_by_session(
         blotter.trades,
         blotter.opening_cash or 0.0,
         sessions,
         allow_short=blotter.allow_short,
-        from_opening=sessions[0].date() <= blotter.opened_on,
+        from_opening=sessions[0].date() <= opening_session,
         cash_flows=blotter.cash_flows,
     )
     closes = stored_closes(warehouse, [*book.quantity.columns, BENCHMARK_SYMBOL], sessions)

@@ -192,9 +192,11 @@ def test_an_account_opened_within_the_bars_has_its_whole_history(
     tmp_path: Path, resources: dict[str, Any]
 ) -> None:
     sessions = calendar.session_index("2026-01-01", AS_OF)
-    opened, bought, sold, deposited, withdrawn = (
-        sessions[i].date().isoformat() for i in (10, 12, 40, 50, 60)
-    )
+    bought, sold, deposited, withdrawn = (sessions[i].date().isoformat() for i in (12, 40, 50, 60))
+    # Opened on a holiday (Martin Luther King Jr. Day): the history starts on the next
+    # session, sessions[11], with the opening deposit.
+    opened = "2026-01-19"
+    assert not calendar.is_session(opened) and sessions[11] == pd.Timestamp("2026-01-20")
     book = {
         "account_id": "NEW-1",
         "opening_cash": 100_000.0,
@@ -221,9 +223,9 @@ def test_an_account_opened_within_the_bars_has_its_whole_history(
     assert result.success
     path = resources["warehouse"].database
     equity = read(path, "select * from portfolio.equity_history order by date")
-    assert equity["date"].iloc[0] == sessions[10] and len(equity) == len(sessions) - 10
+    assert equity["date"].iloc[0] == sessions[11] and len(equity) == len(sessions) - 11
     moved = equity.set_index("date")[["deposits", "withdrawals"]]
-    assert moved.loc[sessions[10], "deposits"] == 100_000.0
+    assert moved.loc[sessions[11], "deposits"] == 100_000.0
     assert moved.loc[sessions[50], "deposits"] == 25_000.0
     assert moved.loc[sessions[60], "withdrawals"] == 5_000.0
     assert moved.to_numpy().sum() == 130_000.0  # nothing else moved
