@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from robo_dagster.domain.portfolio import UNKNOWN_SECTOR, AccountBook
+from robo_dagster.domain.severity import limit_severities
 
 # Flows and ties are judged to the cent: below that is floating-point dust.
 CENT = 0.005
@@ -66,6 +67,7 @@ RISK_COLUMNS = [
     "var_95_1d_pct",
     "var_95_limit_pct",
     "var_breach",
+    "var_severity",
     "gross_exposure",
     "net_exposure",
     "largest_position",
@@ -347,7 +349,7 @@ def risk_by_session(
     """Per session (``RISK_COLUMNS``), the risk of that day's book measured as
     ``risk.portfolio_risk`` measures today's: historical VaR 95 % over the ``window``
     returns up to it (each position's market value that day times its past returns),
-    against the limit; gross and net exposure; the largest position and known sector;
+    against the limit, with its level (``domain.severity``); gross and net exposure; the largest position and known sector;
     beta to ``benchmark``. ``positions`` is the position P&L (date, symbol, sector,
     quantity, market_value), ``equity`` the equity curve, ``closes`` session x symbol
     reaching ``window`` sessions before the first where the data allows (days with no
@@ -421,6 +423,8 @@ def risk_by_session(
     frame["var_95_1d_pct"] = (frame["var_95_1d"] / frame["equity"]).where(frame["equity"] > 0)
     frame["var_95_limit_pct"] = float(var_limit_pct)
     frame["var_breach"] = frame["var_95_1d_pct"] > var_limit_pct
+    # The level the morning brief, the check and the alert give the same VaR.
+    frame["var_severity"] = limit_severities("var", frame["var_95_1d_pct"], var_limit_pct)
     return frame[RISK_COLUMNS]
 
 

@@ -16,6 +16,7 @@ from robo_dagster.domain.history import (
     risk_by_session,
 )
 from robo_dagster.domain.risk import portfolio_risk
+from robo_dagster.domain.severity import limit_severity
 
 SESSIONS = pd.bdate_range("2026-03-02", periods=4)
 
@@ -220,6 +221,8 @@ def test_the_last_session_of_the_risk_history_is_todays_risk() -> None:
         assert last[key] == pytest.approx(expected[key], rel=1e-12)
     assert last["history_days"] == 252
     assert last["var_breach"] == (last["var_95_1d_pct"] > 0.01)
+    assert last["var_severity"] == limit_severity("var", last["var_95_1d_pct"], 0.01).name
+    assert set(risk["var_severity"]) <= {"INFO", "WARNING", "ERROR", "CRITICAL"}
     # Before the second buy the book holds only AAA: its sector is the largest.
     assert risk.loc[risk["date"] == sessions[5], "largest_sector"].item() == "Energy"
     assert risk["gross_exposure"].iloc[0] > 0 and (risk["var_95_limit_pct"] == 0.01).all()
