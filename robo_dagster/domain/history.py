@@ -17,6 +17,7 @@ unknown (NaN) and the returns compounded from there.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -382,7 +383,10 @@ def risk_by_session(
     sessions = np.arange(len(dates))
     pnl = np.where(in_window, scenarios[rows.clip(0), sessions], np.nan)
     days = in_window.sum(axis=0)
-    with np.errstate(all="ignore"):
+    # A session with no return behind it yet (the first) has an all-NaN window: its
+    # VaR is NaN, which numpy would also warn about on the terminal.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         var = np.maximum(-np.nanquantile(pnl, 0.05, axis=0), 0.0)
     var = np.where(days >= 20, var, np.nan)
 

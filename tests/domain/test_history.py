@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -260,6 +262,19 @@ def test_every_session_of_the_risk_history_is_that_days_portfolio_risk() -> None
         assert risk.at[date, "largest_position"] == expected["largest_position"]
         assert risk.at[date, "largest_sector"] == ("Energy" if date < sessions[150] else "")
     assert np.isnan(risk["var_95_1d"].iloc[0]) and risk["history_days"].iloc[0] == 5
+
+
+def test_a_first_session_without_returns_has_no_var_and_no_warning() -> None:
+    sessions = pd.bdate_range("2026-03-02", periods=3)
+    trades = blotter((sessions[0], "AAA", "BUY", 10, 100.0, 0.0))
+    book = replay_by_session(trades, 10_000.0, sessions)
+    prices = closes({"AAA": [100.0, 101.0, 99.0], "SPY": [400.0, 401.0, 402.0]}, sessions)
+    curve = equity_curve(book, prices, prices["SPY"])
+    positions = position_pnl(book, prices, pd.Series(dtype=str), curve)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        risk = risk_by_session(positions, curve, prices, "SPY", 0.03)
+    assert risk["var_95_1d"].isna().all() and risk["history_days"].tolist() == [0, 1, 2]
 
 
 def test_days_without_any_close_are_no_scenarios() -> None:
