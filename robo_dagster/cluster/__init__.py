@@ -1,0 +1,1 @@
+"""Scale-out: a cluster's local services (Postgres, Redis) and its settings."""
