@@ -5,6 +5,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import AssetIn
 
 from robo_dagster.warehouse.connection import locked_connection
 
@@ -52,3 +53,38 @@ def test_a_connection_is_closed_when_the_body_raises(tmp_path: Path) -> None:
     p.start()
     p.join(timeout=60)
     assert p.exitcode == 0
+
+
+def test_an_all_null_text_column_is_stored_as_text(tmp_path: Path) -> None:
+    """A source that gives no sector for any symbol writes an all-None object column.
+    DuckDB 1.5 would type it INTEGER, and the frame read back would refuse the
+    "Unknown" that fills it (it did, for a files source without sectors)."""
+    import pandas as pd
+    from dagster import asset, materialize
+
+    from robo_dagster.warehouse import WarehouseIOManager
+
+    @asset(key_prefix=["market_data"])
+    def sectorless() -> pd.DataFrame:
+        return pd.DataFrame({"symbol": ["AAA", "BBB"], "sector": [None, None]})
+
+    @asset(key_prefix=["market_data"], ins={"sectorless": AssetIn(["market_data", "sectorless"])})
+    def filled(sectorless: pd.DataFrame) -> pd.DataFrame:
+        return sectorless.assign(sector=sectorless["sector"].fillna("Unknown"))
+
+    database = str(tmp_path / "robo.duckdb")
+    result = materialize(
+        [sectorless, filled], resources={"io_manager": WarehouseIOManager(database=database)}
+    )
+    assert result.success
+    with duckdb.connect(database, read_only=True) as conn:
+        types = dict(
+            conn.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_name = 'sectorless'"
+            ).fetchall()
+        )
+        assert types["sector"] == "VARCHAR"
+        assert (
+            conn.execute("select sector from market_data.filled").fetchall() == [("Unknown",)] * 2
+        )

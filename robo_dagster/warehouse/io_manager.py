@@ -89,7 +89,8 @@ class StrictPandasTypeHandler(DuckDBPandasTypeHandler):
                 f"{'partition' if table_slice.partition_dimensions else 'table'} and write nothing. "
                 "The asset must raise when its source returns nothing."
             )
-        frame = obj  # the name DuckDB's replacement scan sees in the SQL below
+        # the name DuckDB's replacement scan sees in the SQL below
+        frame = _typed_null_columns(obj)
         if table_slice.partition_dimensions:
             connection.execute(
                 f"create table if not exists {target} as select * from frame limit 0"
@@ -116,6 +117,20 @@ class StrictPandasTypeHandler(DuckDBPandasTypeHandler):
                 ),
             }
         )
+
+
+def _typed_null_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its all-null object columns as strings. Such a column (a source
+    that gives no sector for any symbol) has no type of its own, and DuckDB would store
+    it as INTEGER: the next frame read back would then refuse the text it is filled with."""
+    untyped = [
+        name
+        for name in frame.columns
+        if frame[name].dtype == object and bool(frame[name].isna().all())
+    ]
+    if not untyped:
+        return frame
+    return frame.astype(dict.fromkeys(untyped, "string"))
 
 
 class WarehouseIOManager(DuckDBIOManager):
