@@ -84,6 +84,8 @@ EQUITY_CELL = "from portfolio.equity_history order by date"
 MAX_PRINTED_CHARS = 20_000
 
 
+# Slow (40-150 s): it runs the whole graph inside a Jupyter kernel. CI runs it with -m slow.
+@pytest.mark.slow
 def test_quickstart_notebook_materializes_queries_and_plots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

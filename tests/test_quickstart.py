@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 PROGRESS = re.compile(r"^robo-dagster: \[(\d+)/(\d+)\] (.*)$")
 
 
+# Slow (30-95 s): the quickstart in a subprocess, a backfill and the graph. CI runs it with -m slow.
+@pytest.mark.slow
 def test_quickstart_prints_one_progress_line_per_stage_and_no_debug_line(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -236,6 +236,8 @@ def test_bad_report_rows_are_clear_errors(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- real data
+# Slow (40-135 s): ten years of real bars through the whole graph. CI runs it with -m slow.
+@pytest.mark.slow
 def test_real_goog_2004_2013_through_the_files_source_matches_talib(tmp_path: Path) -> None:
     """GOOG's daily bars from 2004-08-19 to 2013-03-01 as the ``backtesting`` package
     ships them, run through ``python -m robo_dagster.cli.quickstart`` on the files source
