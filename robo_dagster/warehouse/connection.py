@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from robo_dagster.warehouse.lake import lake_connection
 from robo_dagster.warehouse.locking import (
     DEFAULT_TIMEOUT_S,
     WarehouseBusy,
@@ -26,6 +27,7 @@ from robo_dagster.warehouse.locking import (
     note_holder,
     record_wait,
 )
+from robo_dagster.warehouse.target import is_lake
 
 POLL_S = 0.1
 OUTSIDE = "duckdb file lock (a process outside robo-dagster)"
@@ -89,7 +91,22 @@ def locked_connection(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection under the file lock, closed even when the body raises.
     ``deadline_s`` bounds the wait for both locks: a sensor passes a short one so that
-    its tick ends (skipping) well within its own deadline."""
+    its tick ends (skipping) well within its own deadline.
+
+    For a DuckLake target (``target.is_lake``) there is no lock to take: the connection
+    attaches the lake (``lake.lake_connection``), read-only when asked, and a writer's
+    conflicting commit is for the caller to retry whole (``retry.retry_conflicts``)."""
+    if is_lake(database):
+        conn = lake_connection(
+            database,
+            read_only=read_only,
+            config={"custom_user_agent": "robo-dagster", **(config or {})},
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
     if database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
