@@ -119,3 +119,22 @@ def locked_connection(
             yield conn
         finally:
             conn.close()
+
+
+def warehouse_exists(database: str) -> bool:
+    """Whether there is a warehouse to read: the DuckDB file exists, or ``database`` is a
+    lake (its catalog is created by the first writer; a missing table then reads as a
+    ``CatalogException``, as it does in an empty file)."""
+    if is_lake(database) or database == ":memory:":
+        return True
+    return Path(database).expanduser().exists()
+
+
+def read_only_connection(database: str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection the caller closes, outside the flock: the file opened
+    read-only (``duckdb.IOException`` while a writer holds it, for the caller to retry),
+    or the lake attached read-only (never blocked by writers; ``WarehouseUnavailable``
+    when its catalog does not answer)."""
+    if is_lake(database):
+        return lake_connection(database, read_only=True)
+    return duckdb.connect(database, read_only=True)

@@ -97,8 +97,6 @@ def lake_connection(
     try:
         load_extensions(conn)
         export_password()
-        if not read_only:
-            Path(target.data_path).mkdir(parents=True, exist_ok=True)
         options = [f"DATA_PATH {_literal(target.data_path)}"]
         if read_only:
             options.append("READ_ONLY")
@@ -109,6 +107,9 @@ def lake_connection(
             )
         except duckdb.Error as exc:
             raise WarehouseUnavailable(unavailable_message(target, exc)) from None
+        if not read_only:
+            # Once the catalog answered: a failed attach must leave nothing behind.
+            Path(target.data_path).mkdir(parents=True, exist_ok=True)
         conn.execute(f"USE {ALIAS}")
     except BaseException:
         conn.close()
