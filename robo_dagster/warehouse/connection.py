@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from robo_dagster.warehouse.lake import lake_connection
+from robo_dagster.warehouse.lake import lake_connection, shared_lake_cursor
 from robo_dagster.warehouse.locking import (
     DEFAULT_TIMEOUT_S,
     WarehouseBusy,
@@ -94,18 +94,16 @@ def locked_connection(
     its tick ends (skipping) well within its own deadline.
 
     For a DuckLake target (``target.is_lake``) there is no lock to take: the connection
-    attaches the lake (``lake.lake_connection``), read-only when asked, and a writer's
+    is a cursor on the process's attached lake (``lake.shared_lake_cursor``), read-only
+    when asked, and a writer's
     conflicting commit is for the caller to retry whole (``retry.retry_conflicts``)."""
     if is_lake(database):
-        conn = lake_connection(
+        with shared_lake_cursor(
             database,
             read_only=read_only,
             config={"custom_user_agent": "robo-dagster", **(config or {})},
-        )
-        try:
+        ) as conn:
             yield conn
-        finally:
-            conn.close()
         return
     if database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
