@@ -41,8 +41,10 @@ def duckdb_path() -> str:
     target (``robo_dagster.warehouse.target``: its Postgres catalog and data folder)."""
     from robo_dagster.warehouse import target
 
-    if target.warehouse_kind() == "ducklake":
-        return target.lake_target_from_env()
+    return target.selected(_duckdb_file)
+
+
+def _duckdb_file() -> str:
     raw = os.environ.get("ROBO_DUCKDB_PATH") or str(project_root() / "data" / "robo.duckdb")
     path = Path(raw).expanduser()
     if path.stem in SCHEMAS:

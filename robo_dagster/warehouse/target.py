@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +146,12 @@ def lake_target_from_env() -> str:
         user=(os.environ.get("DAGSTER_PG_USER") or DEFAULT_PG_USER).strip(),
         data_path=str(Path(raw_path).expanduser().resolve()),
     ).render()
+
+
+def selected(duckdb_file: Callable[[], str]) -> str:
+    """The warehouse ``ROBO_WAREHOUSE`` selects, as its one string: the lake's target, or
+    the single file ``duckdb_file()`` (``settings``, which validates ``ROBO_DUCKDB_PATH``)."""
+    return lake_target_from_env() if warehouse_kind() == "ducklake" else duckdb_file()
 
 
 def export_password() -> None:
