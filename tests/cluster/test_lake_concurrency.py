@@ -37,8 +37,9 @@ def last_sessions(count: int) -> list[str]:
 def run_writers(database: str, days: list[str]) -> list[dict[str, Any]]:
     """One process per day, all released at once, each materializing its partition."""
     spawn = multiprocessing.get_context("spawn")
-    barrier = spawn.Manager().Barrier(len(days))
-    with spawn.Pool(len(days)) as pool:
+    # The manager must outlive the pool: its process serves the barrier's proxy.
+    with spawn.Manager() as manager, spawn.Pool(len(days)) as pool:
+        barrier = manager.Barrier(len(days))
         pending = [pool.apply_async(write_partition, (database, day, barrier)) for day in days]
         return [job.get(timeout=600) for job in pending]
 
