@@ -6,6 +6,10 @@ Two locks guard the file. robo-dagster's own processes queue on the ``flock`` be
 ``POLL_S`` until ``deadline_s``, so the next write starts within a fraction of a second
 of that reader letting go, instead of after a back-off that grows to most of a minute.
 Readers should not hold the file at all: they read the snapshot (``snapshot``).
+
+A DuckLake (``target.is_lake``) has neither lock: ``locked_connection`` hands out a cursor
+on the process's attached lake (``lake``), and writers retry conflicting commits
+(``retry``).
 """
 
 from __future__ import annotations
