@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing.queues
 import multiprocessing.synchronize
 from typing import Any
 
@@ -43,3 +44,17 @@ def write_partition(
         value = event.materialization.metadata.get("commit_retries")
         retries += int(value.value) if value is not None else 0
     return {"day": day, "success": result.success, "retries": retries}
+
+
+def write_partition_into(
+    database: str,
+    day: str,
+    barrier: multiprocessing.synchronize.Barrier,
+    results: multiprocessing.queues.Queue,  # type: ignore[type-arg]
+) -> None:
+    """``write_partition``, its outcome (or its error) put on ``results``."""
+    try:
+        outcome = write_partition(database, day, barrier)
+    except Exception as exc:
+        outcome = {"day": day, "success": False, "retries": 0, "error": repr(exc)}
+    results.put(outcome)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import queue
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,7 @@ from robo_dagster.resources import build_resources
 from robo_dagster.warehouse import query
 from robo_dagster.warehouse.lake import extension_paths
 from robo_dagster.warehouse.target import LakeTarget
-from tests.cluster.lake_workers import write_partition
+from tests.cluster.lake_workers import write_partition_into
 from tests.conftest import AS_OF
 
 pytestmark = pytest.mark.cluster
@@ -35,13 +36,31 @@ def last_sessions(count: int) -> list[str]:
 
 
 def run_writers(database: str, days: list[str]) -> list[dict[str, Any]]:
-    """One process per day, all released at once, each materializing its partition."""
+    """One spawned process per day, all released at once by a barrier, each
+    materializing its partition; their outcomes, in the order they finished."""
     spawn = multiprocessing.get_context("spawn")
-    # The manager must outlive the pool: its process serves the barrier's proxy.
-    with spawn.Manager() as manager, spawn.Pool(len(days)) as pool:
-        barrier = manager.Barrier(len(days))
-        pending = [pool.apply_async(write_partition, (database, day, barrier)) for day in days]
-        return [job.get(timeout=600) for job in pending]
+    barrier = spawn.Barrier(len(days))
+    results = spawn.Queue()
+    processes = [
+        spawn.Process(target=write_partition_into, args=(database, day, barrier, results))
+        for day in days
+    ]
+    for process in processes:
+        process.start()
+    outcomes: list[dict[str, Any]] = []
+    try:
+        while len(outcomes) < len(days):
+            try:
+                outcomes.append(results.get(timeout=5))
+            except queue.Empty:
+                dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+                assert not dead, f"a writer process died (exit codes {dead})"
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    return outcomes
 
 
 def seed_universe(database: str) -> None:
