@@ -186,3 +186,12 @@ def side_folder(database: str) -> Path:
     if is_lake(database):
         return Path(LakeTarget.parse(database).data_path)
     return Path(database).expanduser().parent
+
+
+def side_file(database: str, suffix: str) -> Path:
+    """A file robo-dagster keeps beside the warehouse: ``<file><suffix>`` for the single
+    file (``robo.duckdb.audit.jsonl``), ``<data path>/<catalog db><suffix>`` for a lake."""
+    if is_lake(database):
+        target = LakeTarget.parse(database)
+        return Path(target.data_path) / f"{target.dbname}{suffix}"
+    return Path(f"{database}{suffix}")
