@@ -3,6 +3,7 @@
     python benchmarks/pipeline.py --symbols 500 --days 504
     python benchmarks/pipeline.py --symbols 500 --days 504 --source files
     python benchmarks/pipeline.py --symbols 500 --days 504 --executor multiprocess --repeat 3
+    python benchmarks/pipeline.py --symbols 500 --days 504 --warehouse ducklake
 
 ``--executor in_process`` (the default) materializes the graph in this process.
 ``--executor multiprocess`` runs the code location's two jobs instead, each on a
@@ -16,10 +17,16 @@ exports (one ``bars/<SYMBOL>.csv`` per symbol, with Adj Close) and runs the grap
 files source over it, so the two sources compute on the same numbers. Writing the
 folder is timed apart (``prepare_s``).
 
-The last line printed is one JSON object: source, symbols, days, wall_s (the
+``--warehouse ducklake`` writes to a DuckLake instead of the single file: a Postgres
+catalog started for the run in the temporary folder (``robo_dagster.cluster.services``)
+and Parquet data beside it. Starting Postgres is timed apart (``prepare_s``).
+
+The last line printed is one JSON object: source, warehouse, symbols, days, wall_s (the
 materialization, excluding interpreter start, imports and preparing the folder),
-import_s, prepare_s, peak_rss_mb (of this process), steps (each step's compute seconds)
-and success.
+import_s, prepare_s, peak_rss_mb (of this process), steps (each step's seconds, its I/O
+included), io (the seconds spent opening warehouse connections, writing outputs and
+loading inputs, summed over the steps), storage_mb (the file, or the lake's Parquet) and
+success.
 """
 
 from __future__ import annotations
@@ -48,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", default=AS_OF, help="the market's date (default %(default)s)")
     parser.add_argument(
         "--source", choices=["sim", "files"], default="sim", help="market-data source"
+    )
+    parser.add_argument(
+        "--warehouse",
+        choices=["duckdb", "ducklake"],
+        default="duckdb",
+        help="the single DuckDB file (default), or a DuckLake on a Postgres started here",
     )
     parser.add_argument(
         "--executor",
@@ -162,8 +175,77 @@ def write_folder(folder: Path, symbols: list[str], first: str, last: str, seed: 
         )
 
 
+class IoTimer:
+    """Seconds spent in the warehouse's connections, writes and reads, by wrapping the
+    three functions that do them (in this process: the in-process executor)."""
+
+    def __init__(self) -> None:
+        self.seconds = {"connect_s": 0.0, "write_s": 0.0, "read_s": 0.0}
+        self.writes = 0
+
+    def install(self) -> None:
+        from dagster._core.storage.db_io_manager import DbIOManager
+
+        from robo_dagster.warehouse import connection, io_manager, lake
+
+        def timed(fn, key):  # type: ignore[no-untyped-def]
+            def wrapper(*a, **k):  # type: ignore[no-untyped-def]
+                t0 = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    self.seconds[key] += time.perf_counter() - t0
+                    self.writes += key == "write_s"
+
+            return wrapper
+
+        lake.lake_connection = timed(lake.lake_connection, "connect_s")  # type: ignore[assignment]
+        connection.connect_when_free = timed(connection.connect_when_free, "connect_s")  # type: ignore[assignment]
+        io_manager.RetryingDbIOManager.handle_output = timed(  # type: ignore[method-assign]
+            io_manager.RetryingDbIOManager.handle_output, "write_s"
+        )
+        DbIOManager.load_input = timed(DbIOManager.load_input, "read_s")  # type: ignore[method-assign]
+
+    def report(self) -> dict:
+        return {key: round(value, 2) for key, value in self.seconds.items()} | {
+            "outputs_written": self.writes
+        }
+
+
+def storage_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 1)
+
+
+def start_lake(tmp: Path):  # type: ignore[no-untyped-def]
+    """A Postgres for the catalog in ``tmp``; the server and the lake's target string."""
+    from robo_dagster.cluster.services import Postgres, free_port
+    from robo_dagster.warehouse.target import LakeTarget
+
+    server = Postgres(tmp / "pg", free_port()).start()
+    server.create_database("robo_lake")
+    target = LakeTarget(
+        "robo_lake", "127.0.0.1", server.port, server.user, str(tmp / "lake")
+    ).render()
+    return server, target
+
+
 def run(args: argparse.Namespace, tmp: Path) -> int:
     prepare_s = 0.0
+    server = None
+    database = str(tmp / "bench.duckdb")
+    if args.warehouse == "ducklake":
+        t0 = time.perf_counter()
+        server, database = start_lake(tmp)
+        prepare_s += time.perf_counter() - t0
+    try:
+        return _run(args, tmp, database, prepare_s)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run(args: argparse.Namespace, tmp: Path, database: str, prepare_s: float) -> int:
     if args.source == "files":
         from robo_dagster import settings
         from robo_dagster.domain import calendar
@@ -177,7 +259,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         book = PortfolioFile.model_validate_json(Path(settings.portfolio_file()).read_text())
         first = min(days[0].date(), book.opened_on)
         write_folder(tmp / "data", symbols, str(first), args.as_of, seed=7)
-        prepare_s = time.perf_counter() - t0
+        prepare_s += time.perf_counter() - t0
         os.environ["ROBO_MARKET_DATA"] = "files"
         os.environ["ROBO_DATA_DIR"] = str(tmp / "data")
 
@@ -195,10 +277,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     import_s = time.perf_counter() - started
     sessions = calendar.session_index(calendar.history_start(), args.as_of)
     first, last = sessions[-args.days].date().isoformat(), sessions[-1].date().isoformat()
-    resources = build_resources(
-        str(tmp / "bench.duckdb"), as_of=args.as_of, universe_size=args.symbols
-    )
+    resources = build_resources(database, as_of=args.as_of, universe_size=args.symbols)
     symbols = len(resources["market"].universe())
+    timer = IoTimer()
+    timer.install()
     t0 = time.perf_counter()
     result = materialize(
         [*defs.assets, *defs.asset_checks],  # type: ignore[misc]
@@ -221,6 +303,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         json.dumps(
             {
                 "source": args.source,
+                "warehouse": args.warehouse,
                 "symbols": symbols,
                 "days": args.days,
                 "wall_s": round(wall_s, 2),
@@ -228,6 +311,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                 "prepare_s": round(prepare_s, 2),
                 "peak_rss_mb": round(peak_rss_mb, 1),
                 "steps_total_s": round(sum(steps.values()), 2),
+                "io": timer.report(),
+                "storage_mb": storage_mb(
+                    tmp / "lake" if args.warehouse == "ducklake" else Path(database)
+                ),
                 "steps": steps,
                 "success": result.success,
             }

@@ -35,7 +35,16 @@ def cache_dir() -> Path:
 
 
 def duckdb_path() -> str:
-    """``ROBO_DUCKDB_PATH``, or ``data/robo.duckdb`` in the project root."""
+    """The warehouse every process reads and writes, as one string: with
+    ``ROBO_WAREHOUSE=duckdb`` (the default) the file ``ROBO_DUCKDB_PATH``, or
+    ``data/robo.duckdb`` in the project root; with ``ROBO_WAREHOUSE=ducklake`` the lake's
+    target (``robo_dagster.warehouse.target``: its Postgres catalog and data folder)."""
+    from robo_dagster.warehouse import target
+
+    return target.selected(_duckdb_file)
+
+
+def _duckdb_file() -> str:
     raw = os.environ.get("ROBO_DUCKDB_PATH") or str(project_root() / "data" / "robo.duckdb")
     path = Path(raw).expanduser()
     if path.stem in SCHEMAS:
@@ -157,6 +166,9 @@ SECRET_VARIABLES = (
     "OPENAI_API_KEY",
     "APCA_API_KEY_ID",
     "APCA_API_SECRET_KEY",
+    # The DuckLake catalog's (and the Dagster instance's) Postgres password.
+    "DAGSTER_PG_PASSWORD",
+    "PGPASSWORD",
 )
 # ROBO_API_TOKENS and ROBO_API_TOKENS_FILE hold secrets too: redaction registers their
 # tokens only (``api.tokens.secrets_in``), not the names and scopes beside them.
@@ -391,15 +403,17 @@ def limit_slippage_bps() -> float:
 def paper_orders_file(database: str | None = None) -> str:
     """``ROBO_PAPER_ORDERS_FILE``: where the paper broker writes the orders it fills.
     Default: beside the portfolio file (``<name>.orders.json``); for the shipped sample,
-    which lives inside the package, beside the DuckDB file (``database``, else
-    ``ROBO_DUCKDB_PATH``) instead."""
+    which lives inside the package, beside the warehouse (``database``, else
+    ``duckdb_path()``; a lake's data folder) instead."""
     raw = (os.environ.get("ROBO_PAPER_ORDERS_FILE") or "").strip()
     if raw:
         return str(Path(raw).expanduser())
     portfolio = Path(portfolio_file()).expanduser()
     folder = portfolio.parent
     if portfolio.resolve().is_relative_to(PACKAGE_DIR):
-        folder = Path(database or duckdb_path()).expanduser().parent
+        from robo_dagster.warehouse.target import side_folder
+
+        folder = side_folder(database or duckdb_path())
     return str(folder / f"{portfolio.stem}.orders.json")
 
 

@@ -3,6 +3,7 @@ market data. Bodies stay thin: read, call ``domain``, return rows with a report.
 
 import datetime as dt
 from enum import Enum
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -258,7 +259,8 @@ def record_event_answers(warehouse: DuckDBWarehouse, answers: pd.DataFrame, run_
     """Keep each event's answer: a retried run replaces its events' rows, and another
     run's events are left alone."""
     rows = answers.assign(run_id=run_id, answered_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
-    with warehouse.get_connection() as conn:
+
+    def write(conn: Any) -> None:
         conn.execute("create schema if not exists ai_analysis")
         conn.execute(
             f"create table if not exists {EVENT_ANSWERS_TABLE} (event_id varchar, "
@@ -266,12 +268,12 @@ def record_event_answers(warehouse: DuckDBWarehouse, answers: pd.DataFrame, run_
             "run_id varchar, answered_at timestamp)"
         )
         conn.register("answers", rows)
-        conn.begin()
         conn.execute(
             f"delete from {EVENT_ANSWERS_TABLE} where event_id in (select event_id from answers)"
         )
         conn.execute(f"insert into {EVENT_ANSWERS_TABLE} by name select * from answers")
-        conn.commit()
+
+    warehouse.transaction(write, "recording the events' answers")
 
 
 def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str) -> None:
@@ -280,7 +282,8 @@ def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str)
     Only the scorecard calls this, downstream of the blocking risk-limit check, so a
     recommendation that failed the check never enters the history."""
     history = frame.assign(run_id=run_id, recorded_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
-    with warehouse.get_connection() as conn:
+
+    def write(conn: Any) -> None:
         conn.execute("create schema if not exists ai_analysis")
         conn.register("history", history)
         conn.execute(f"create table if not exists {HISTORY_TABLE} as select * from history limit 0")
@@ -293,10 +296,10 @@ def record_history(warehouse: DuckDBWarehouse, frame: pd.DataFrame, run_id: str)
             f"alter table {HISTORY_TABLE} add column if not exists signals_against varchar "
             "default '[]'"
         )
-        conn.begin()
         conn.execute(f"delete from {HISTORY_TABLE} where session = ?", [frame["session"].iloc[0]])
         conn.execute(f"insert into {HISTORY_TABLE} by name select * from history")
-        conn.commit()
+
+    warehouse.transaction(write, "recording the recommendation history")
 
 
 @ai_asset(ins={"analysis_features": upstream(GROUP, "analysis_features")})

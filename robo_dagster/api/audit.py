@@ -60,8 +60,10 @@ def ensure_audit_log(conn: Any) -> None:
 
 
 def spool_path(database: str) -> Path:
-    """Where rows wait for the DuckDB lock."""
-    return Path(f"{database}.audit.jsonl")
+    """Where rows wait for the DuckDB lock (beside the warehouse: ``target.side_file``)."""
+    from robo_dagster.warehouse.target import side_file
+
+    return side_file(database, ".audit.jsonl")
 
 
 def audit_row(

@@ -14,11 +14,11 @@ import fcntl
 import ipaddress
 import os
 import sys
-from pathlib import Path
 
 from robo_dagster import settings
 from robo_dagster.api.rate_limits import RateLimitConfigError, RateLimits
 from robo_dagster.api.tokens import TokenConfigError, TokenTable, load_tokens
+from robo_dagster.warehouse.target import side_file
 
 DEFAULT_PORT = 8001
 
@@ -35,7 +35,7 @@ def is_loopback(host: str) -> bool:
 
 def _hold_service_lock(database: str) -> int | None:
     """An exclusive lock on ``<db>.api.lock`` for the process's life; None if taken."""
-    path = Path(f"{database}.api.lock")
+    path = side_file(database, ".api.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -67,7 +67,7 @@ def serve(host: str, port: int, dagster_host: str, dagster_port: int) -> int:
     database = settings.duckdb_path()
     lock = _hold_service_lock(database)
     if lock is None:
-        holder = Path(f"{database}.api.lock").read_text().strip() or "?"
+        holder = side_file(database, ".api.lock").read_text().strip() or "?"
         print(
             f"refused: another robo-dagster serve (PID {holder}) already serves {database}",
             file=sys.stderr,

@@ -44,6 +44,7 @@ from robo_dagster.resources import build_market
 from robo_dagster.tasks.run_owner import fail_orphaned_runs, owner_tags
 from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.snapshot import publish_snapshot
+from robo_dagster.warehouse.target import describe
 
 # Dagster's console logger prints every event of a run at DEBUG unless told otherwise:
 # about 4,000 lines for one quickstart, 840 KB of a notebook's output. Its level filters the
@@ -266,13 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     database = settings.duckdb_path()
     progress.stage("publishing the readers' snapshot")
     snapshot, _ = publish_snapshot(database)
-    print(f"readers' snapshot: {snapshot} (open it read-only with duckdb; it never blocks a run)")
+    print(
+        f"readers' snapshot: {describe(snapshot)} "
+        "(open it read-only with duckdb; it never blocks a run)"
+    )
     with locked_connection(database) as conn:
         tables = conn.execute(
             "select schema_name || '.' || table_name as name, estimated_size as rows "
             "from duckdb_tables() order by 1"
         ).fetchall()
-    print(f"DuckDB {database}:")
+    print(f"DuckDB {describe(database)}:")
     for name, rows in tables:
         print(f"  {name:<40} {rows:>10,} rows")
     return 0 if result.success else 1

@@ -24,6 +24,7 @@ import pandas as pd
 from robo_dagster import settings
 from robo_dagster.domain.review.scorecard import SCORECARD_SUMMARY_COLUMNS, summarize_scorecard
 from robo_dagster.warehouse import query
+from robo_dagster.warehouse.connection import warehouse_exists
 
 NOTHING_MATERIALIZED = "nothing materialized yet: run `make pipeline`"
 # DuckDB's words for a table that is not there: 'Table with name x does not exist' or
@@ -43,8 +44,8 @@ class NotMaterialized(LookupError):
 
 
 def database_exists(database: str) -> bool:
-    """Whether the DuckDB file is there: a read must not create an empty one."""
-    return Path(database).expanduser().is_file()
+    """Whether the warehouse is there: a read must not create an empty DuckDB file."""
+    return warehouse_exists(database)
 
 
 def read_table(

@@ -6,6 +6,7 @@ default (record what would be sent), ``paper`` sends to the broker and only from
 """
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, Output
@@ -248,13 +249,17 @@ def order_intents(
 
 def record_submissions(warehouse: DuckDBWarehouse, frame: pd.DataFrame) -> None:
     """Append this run's submission records to the log that outlives the run."""
-    with warehouse.get_connection() as conn:
+
+    def write(conn: Any) -> None:
         conn.execute("create schema if not exists execution")
         conn.register("records", frame)
         conn.execute(
             f"create table if not exists {SUBMISSION_LOG} as select * from records limit 0"
         )
         conn.execute(f"insert into {SUBMISSION_LOG} by name select * from records")
+
+    # One transaction, so that a retried commit appends the records once.
+    warehouse.transaction(write, "recording the submissions")
 
 
 def _record(

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from typing import Any
 
 import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, Config, MetadataValue, Output
@@ -131,32 +132,33 @@ def quarantine_bars(
     sessions (and for rows without a readable date), in one transaction, so the table
     holds exactly the bad rows of the latest data and a re-run adds nothing twice. It
     exists from the first run on, empty while every bar is valid."""
-    with warehouse.get_connection() as conn:
+    payloads = rejected.drop(columns=["reason"]).astype(str).to_dict(orient="records")
+    quarantined = pd.DataFrame(
+        {
+            "symbol": rejected["symbol"].astype(str),
+            "date": pd.to_datetime(rejected["date"]),
+            "reason": rejected["reason"].astype(str),
+            "payload": [json.dumps(p) for p in payloads],
+            "run_id": run_id,
+            "quarantined_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+        }
+    )
+
+    def write(conn: Any) -> None:
         conn.execute("create schema if not exists market_data")
         conn.execute(
             f"create table if not exists {QUARANTINE_TABLE} (symbol varchar, date timestamp, "
             "reason varchar, payload varchar, run_id varchar, quarantined_at timestamp)"
         )
-        payloads = rejected.drop(columns=["reason"]).astype(str).to_dict(orient="records")
-        quarantined = pd.DataFrame(
-            {
-                "symbol": rejected["symbol"].astype(str),
-                "date": pd.to_datetime(rejected["date"]),
-                "reason": rejected["reason"].astype(str),
-                "payload": [json.dumps(p) for p in payloads],
-                "run_id": run_id,
-                "quarantined_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
-            }
-        )
         conn.register("quarantined", quarantined)
-        conn.begin()
         conn.execute(
             f"delete from {QUARANTINE_TABLE} where symbol in (select unnest(?)) "
             "and (date is null or date between ? and ?)",
             [symbols, pd.Timestamp(first), pd.Timestamp(last)],
         )
         conn.execute(f"insert into {QUARANTINE_TABLE} by name select * from quarantined")
-        conn.commit()
+
+    warehouse.transaction(write, f"quarantining bars {first} to {last}")
 
 
 @market_data_asset(

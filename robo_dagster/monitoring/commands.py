@@ -31,7 +31,6 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -143,12 +142,17 @@ def parse_since(value: str) -> dt.datetime:
 
 def read_only(database: str, retry_s: float = READ_RETRY_S) -> duckdb.DuckDBPyConnection:
     """A read-only connection, retried while a writer in another process holds the file."""
-    if not Path(database).expanduser().exists():
+    from robo_dagster.warehouse.connection import read_only_connection, warehouse_exists
+    from robo_dagster.warehouse.lake import WarehouseUnavailable
+
+    if not warehouse_exists(database):
         raise Unavailable(f"no DuckDB file at {database}: nothing has been recorded yet")
     deadline = time.monotonic() + retry_s
     while True:
         try:
-            return duckdb.connect(database, read_only=True)
+            return read_only_connection(database)
+        except WarehouseUnavailable as exc:
+            raise Unavailable(str(exc)) from None
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if time.monotonic() >= deadline:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -418,9 +422,9 @@ def resolve_alerts_by_hand(
     With a Dagster ``instance``, the ``monitoring/alerts`` asset is reported at once
     with the new summary (otherwise the next sensor tick reports it).
     """
-    from robo_dagster.warehouse.connection import locked_connection
+    from robo_dagster.warehouse.connection import locked_connection, warehouse_exists
 
-    if not Path(database).expanduser().exists():
+    if not warehouse_exists(database):
         raise Unavailable(f"no DuckDB file at {database}: nothing has been recorded yet")
     at = dt.datetime.now(dt.timezone.utc)
     reports: list[Any] = []

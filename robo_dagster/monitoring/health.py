@@ -26,15 +26,16 @@ import datetime as dt
 import importlib
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-import duckdb
 from dagster import DagsterInstance, Definitions
 
 from robo_dagster import redaction
 from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, Alert, Severity
+from robo_dagster.warehouse.connection import read_only_connection, warehouse_exists
+from robo_dagster.warehouse.lake import WarehouseUnavailable
 from robo_dagster.warehouse.locking import RECORDED_WAIT_S, database_lock, recent_waits
+from robo_dagster.warehouse.target import describe
 
 # The scheduler daemon beats about once a minute and skips a beat when its last is under
 # 30 s old, so a healthy beat can be 90 s old: 60 s raised a false CRITICAL after a start.
@@ -115,20 +116,24 @@ def check_daemons(
 
 
 def check_duckdb(database: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> HealthItem:
-    """Whether the DuckDB file is there, its lock obtainable in time, and it answers."""
-    if database != ":memory:" and not Path(database).expanduser().exists():
+    """Whether the warehouse is there, its lock (if it has one) obtainable in time, and it
+    answers: for a lake, whether its catalog answers within its connect timeout."""
+    if not warehouse_exists(database):
         return HealthItem(
             "duckdb", False, f"no DuckDB file at {database}: nothing has been materialized yet"
         )
     started = time.monotonic()
+    name = describe(database)
     try:
         with database_lock(database, timeout_s=lock_timeout_s):
             waited = time.monotonic() - started
-            conn = duckdb.connect(database, read_only=True)
+            conn = read_only_connection(database)
             try:
                 conn.execute("select 1").fetchall()
             finally:
                 conn.close()
+    except WarehouseUnavailable as exc:
+        return HealthItem("duckdb", False, str(exc)[:MAX_DETAIL_CHARS])
     except TimeoutError:
         return HealthItem(
             "duckdb",
@@ -141,7 +146,7 @@ def check_duckdb(database: str, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) 
     return HealthItem(
         "duckdb",
         True,
-        f"{database} answers (lock obtained in {waited:.2f} s)" + _longest_wait(database),
+        f"{name} answers (lock obtained in {waited:.2f} s)" + _longest_wait(database),
     )
 
 

@@ -45,7 +45,6 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -60,16 +59,19 @@ from dagster import (
     sensor,
 )
 
-from robo_dagster import settings
+from robo_dagster import redaction, settings
 from robo_dagster.monitoring import thresholds
-from robo_dagster.monitoring.alerts import SCHEMA, Alert, Severity
+from robo_dagster.monitoring.alerts import MAX_MESSAGE_CHARS, SCHEMA, Alert, Severity
 from robo_dagster.monitoring.dashboard import dashboard_reports
 from robo_dagster.monitoring.health import health_alerts, health_report
 from robo_dagster.monitoring.processes import CpuReading, cpu_between, read_desk
 from robo_dagster.monitoring.sensor import RaiseAction, ResolveAction, record_actions
+from robo_dagster.monitoring.webhook import WebhookChannel
 from robo_dagster.providers import BrokerProvider, MarketDataProvider
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.lake import WarehouseUnavailable
 from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
+from robo_dagster.warehouse.target import side_folder
 
 TABLE = f"{SCHEMA}.metrics"
 FAILURE_RATE_WINDOW_S = 3600.0
@@ -202,7 +204,8 @@ def collect_run_metrics(
 
 
 def _existing_dir(database: str) -> str:
-    path = Path(database).expanduser().resolve().parent
+    # The warehouse's own folder: the file's, or the lake's data folder.
+    path = side_folder(database).expanduser().resolve()
     while not path.exists() and path != path.parent:
         path = path.parent
     return str(path)
@@ -337,6 +340,36 @@ def _parse_cursor(cursor: str | None, now: float) -> tuple[float, CpuReading | N
     return since, reading
 
 
+UNREACHABLE_KEY = "unreachable_paged"
+
+
+def page_unreachable_warehouse(exc: BaseException, already_sent: bool) -> tuple[str, bool]:
+    """Page the desk that the warehouse does not answer (a DuckLake whose Postgres catalog
+    is down): a CRITICAL ``health:duckdb`` alert straight to the webhook, once per outage.
+
+    The alert store lives in the warehouse, so this one alert cannot be recorded there or
+    go through its outbox: it is sent directly, and ``robo-dagster status`` reports the
+    same failure from its health check. Returns what happened, and whether it was sent."""
+    if already_sent:
+        return "the desk was already paged for this outage", False
+    try:
+        channel = WebhookChannel.from_env()
+    except ValueError as exc_channel:
+        return f"cannot page: webhook misconfigured ({exc_channel})", False
+    if channel is None:
+        return "no alert webhook configured (ROBO_ALERT_WEBHOOK_URL): not paged", False
+    alert = Alert(
+        fingerprint="health:duckdb",
+        severity=Severity.CRITICAL,
+        source="system",
+        message=redaction.redact(f"health duckdb: {exc}")[:MAX_MESSAGE_CHARS],
+    )
+    report = channel.send([alert])
+    if report.delivered:
+        return f"paged through {channel.target}", True
+    return f"paging through {channel.target} failed ({report.error}); the next tick retries", False
+
+
 @sensor(
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
@@ -364,6 +397,16 @@ def metrics_sensor(
     except WarehouseBusy as exc:
         # Nothing written, the cursor unchanged: the next tick measures this interval too.
         return SensorResult(skip_reason=f"the warehouse is busy; nothing recorded ({exc})")
+    except WarehouseUnavailable as exc:
+        context.log.error(f"warehouse unreachable, nothing recorded: {exc}")
+        sent = json.loads(context.cursor or "{}").get(UNREACHABLE_KEY, False)
+        note, delivered = page_unreachable_warehouse(exc, already_sent=sent)
+        # The interval is not moved on: once the warehouse answers, it is measured whole.
+        data = {"since": since, "cpu": previous.to_json() if previous else None}
+        return SensorResult(
+            cursor=json.dumps({**data, UNREACHABLE_KEY: sent or delivered}),
+            skip_reason=f"the warehouse does not answer; nothing recorded ({exc}); {note}",
+        )
     cursor = json.dumps({"since": now, "cpu": reading.to_json()})
     # After the write, so that the DuckDB file exists and no connection of ours is open.
     items = health_report(instance, database, market, broker, load_definitions=False)

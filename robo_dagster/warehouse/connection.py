@@ -6,6 +6,10 @@ Two locks guard the file. robo-dagster's own processes queue on the ``flock`` be
 ``POLL_S`` until ``deadline_s``, so the next write starts within a fraction of a second
 of that reader letting go, instead of after a back-off that grows to most of a minute.
 Readers should not hold the file at all: they read the snapshot (``snapshot``).
+
+A DuckLake (``target.is_lake``) has neither lock: ``locked_connection`` hands out a cursor
+on the process's attached lake (``lake``), and writers retry conflicting commits
+(``retry``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from robo_dagster.warehouse.lake import lake_connection, shared_lake_cursor
 from robo_dagster.warehouse.locking import (
     DEFAULT_TIMEOUT_S,
     WarehouseBusy,
@@ -26,6 +31,7 @@ from robo_dagster.warehouse.locking import (
     note_holder,
     record_wait,
 )
+from robo_dagster.warehouse.target import is_lake
 
 POLL_S = 0.1
 OUTSIDE = "duckdb file lock (a process outside robo-dagster)"
@@ -89,7 +95,20 @@ def locked_connection(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection under the file lock, closed even when the body raises.
     ``deadline_s`` bounds the wait for both locks: a sensor passes a short one so that
-    its tick ends (skipping) well within its own deadline."""
+    its tick ends (skipping) well within its own deadline.
+
+    For a DuckLake target (``target.is_lake``) there is no lock to take: the connection
+    is a cursor on the process's attached lake (``lake.shared_lake_cursor``), read-only
+    when asked, and a writer's
+    conflicting commit is for the caller to retry whole (``retry.retry_conflicts``)."""
+    if is_lake(database):
+        with shared_lake_cursor(
+            database,
+            read_only=read_only,
+            config={"custom_user_agent": "robo-dagster", **(config or {})},
+        ) as conn:
+            yield conn
+        return
     if database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -102,3 +121,22 @@ def locked_connection(
             yield conn
         finally:
             conn.close()
+
+
+def warehouse_exists(database: str) -> bool:
+    """Whether there is a warehouse to read: the DuckDB file exists, or ``database`` is a
+    lake (its catalog is created by the first writer; a missing table then reads as a
+    ``CatalogException``, as it does in an empty file)."""
+    if is_lake(database) or database == ":memory:":
+        return True
+    return Path(database).expanduser().exists()
+
+
+def read_only_connection(database: str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection the caller closes, outside the flock: the file opened
+    read-only (``duckdb.IOException`` while a writer holds it, for the caller to retry),
+    or the lake attached read-only (never blocked by writers; ``WarehouseUnavailable``
+    when its catalog does not answer)."""
+    if is_lake(database):
+        return lake_connection(database, read_only=True)
+    return duckdb.connect(database, read_only=True)

@@ -13,8 +13,10 @@ raises instead of wiping anything (unless it is empty on purpose, ``providers.da
 a dataset the source does not provide, whose table is then replaced by an empty one so
 that no stale or simulated rows stand in for it, or a day with no order to send), partitioned writes insert ``BY NAME`` (a new or
 missing column fails loudly), and unpartitioned tables are replaced whole, so their
-schema may evolve. Every connection also takes the cross-process file lock, so parallel
-steps and runs queue for the file instead of failing on DuckDB's single-writer lock.
+schema may evolve. Every connection to the file also takes the cross-process file lock,
+so parallel steps and runs queue for the file instead of failing on DuckDB's
+single-writer lock. On a DuckLake, where writers commit optimistically, a write whose
+commit conflicted is retried whole (``RetryingDbIOManager``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 from robo_dagster.providers.datasets import empty_reason
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.lake import ALIAS
+from robo_dagster.warehouse.retry import retry_conflicts
+from robo_dagster.warehouse.target import is_lake
 
 
 class EmptyOutputError(ValueError):
@@ -61,6 +66,14 @@ class TransactionalDuckDbClient(DuckDbClient):
             conn.commit()
 
     @staticmethod
+    def get_table_name(table_slice: TableSlice) -> str:
+        # A lake's target is a connection string: name the table as a reader who attached
+        # the lake (``AS lake``) queries it.
+        if is_lake(table_slice.database or ""):
+            return f"{ALIAS}.{table_slice.schema}.{table_slice.table}"
+        return DuckDbClient.get_table_name(table_slice)
+
+    @staticmethod
     def delete_table_slice(
         context: OutputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
     ) -> None:
@@ -80,7 +93,7 @@ class StrictPandasTypeHandler(DuckDBPandasTypeHandler):
 
     def handle_output(
         self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection: Any
-    ) -> None:
+    ) -> dict[str, Any]:
         target = f"{table_slice.schema}.{table_slice.table}"
         on_purpose = empty_reason(obj)
         if obj.empty and not (on_purpose and not table_slice.partition_dimensions):
@@ -105,17 +118,17 @@ class StrictPandasTypeHandler(DuckDBPandasTypeHandler):
             "where table_schema = ? and table_name = ? order by ordinal_position",
             [table_slice.schema, table_slice.table],
         ).fetchall()
-        context.add_output_metadata(
-            {
-                **TableMetadataSet(
-                    row_count=int(total),
-                    partition_row_count=written if table_slice.partition_dimensions else None,
-                    column_schema=TableSchema(
-                        columns=[TableColumn(name=name, type=kind) for name, kind in columns]
-                    ),
-                    storage_kind="duckdb",
+        # Returned, not added to the context here: DbIOManager adds it once the commit
+        # succeeded, so a transaction retried after a conflict does not add it twice.
+        return dict(
+            TableMetadataSet(
+                row_count=int(total),
+                partition_row_count=written if table_slice.partition_dimensions else None,
+                column_schema=TableSchema(
+                    columns=[TableColumn(name=name, type=kind) for name, kind in columns]
                 ),
-            }
+                storage_kind="ducklake" if is_lake(table_slice.database or "") else "duckdb",
+            )
         )
 
 
@@ -131,6 +144,31 @@ def _typed_null_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if not untyped:
         return frame
     return frame.astype(dict.fromkeys(untyped, "string"))
+
+
+class RetryingDbIOManager(DbIOManager):
+    """Dagster's ``DbIOManager`` whose writes are retried whole after a commit conflict.
+
+    ``handle_output`` opens the client's connection, begins, deletes the slice, inserts
+    and commits (``TransactionalDuckDbClient.connect``); on DuckLake a concurrent writer
+    can make that commit fail, with nothing written. The whole call then runs again, on a
+    new connection (``retry.retry_conflicts``): the slice is deleted and written again,
+    so no row is lost or doubled. The number of retries, if any, is in the output's
+    ``commit_retries`` metadata."""
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        retries: list[int] = []
+        label = ".".join(context.asset_key.path) if context.has_asset_key else context.name
+        if context.has_asset_partitions:
+            label += f" [{', '.join(sorted(context.asset_partition_keys))}]"
+        retry_conflicts(
+            lambda: DbIOManager.handle_output(self, context, obj),
+            f"writing {label}",
+            log=context.log,
+            on_retry=retries.append,
+        )
+        if retries:
+            context.add_output_metadata({"commit_retries": len(retries)})
 
 
 class WarehouseIOManager(DuckDBIOManager):
@@ -151,7 +189,7 @@ class WarehouseIOManager(DuckDBIOManager):
         return pd.DataFrame
 
     def create_io_manager(self, context: Any) -> DbIOManager:
-        return DbIOManager(
+        return RetryingDbIOManager(
             db_client=TransactionalDuckDbClient(),
             database=self.database,
             schema=self.schema_,

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from robo_dagster.warehouse.target import is_lake
+
 DEFAULT_TIMEOUT_S = 600.0
 # A sensor's tick must end well within Dagster's 60 s evaluation deadline: it gives up
 # after this long and skips, and the next tick tries again.
@@ -40,8 +42,9 @@ def _key(database: str) -> str:
 
 @contextmanager
 def database_lock(database: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
-    """Hold the exclusive lock of ``database`` (re-entrant within a thread)."""
-    if database == ":memory:" or database.startswith("md:"):
+    """Hold the exclusive lock of ``database`` (re-entrant within a thread). A DuckLake
+    takes no lock: its writers commit optimistically (``retry``)."""
+    if database == ":memory:" or database.startswith("md:") or is_lake(database):
         yield
         return
     key = _key(database)
@@ -74,7 +77,7 @@ def record_wait(database: str, waited_s: float, on: str) -> None:
     """Append a lock wait to the file beside the database, for ``robo-dagster status``:
     one line of Unix time, seconds waited, pid and what was waited on. The file is cut
     back to its newer half once it grows past 256 KiB."""
-    if database == ":memory:" or waited_s < RECORDED_WAIT_S:
+    if database == ":memory:" or is_lake(database) or waited_s < RECORDED_WAIT_S:
         return
     path = Path(_key(database) + WAIT_LOG_SUFFIX)
     try:
@@ -92,7 +95,10 @@ def record_wait(database: str, waited_s: float, on: str) -> None:
 def recent_waits(
     database: str, window_s: float, now: float | None = None
 ) -> list[tuple[float, float, int, str]]:
-    """The lock waits recorded in the last ``window_s``: (time, seconds, pid, on)."""
+    """The lock waits recorded in the last ``window_s``: (time, seconds, pid, on). None
+    for a lake, which has no lock."""
+    if is_lake(database):
+        return []
     path = Path(_key(database) + WAIT_LOG_SUFFIX)
     if not path.exists():
         return []
@@ -151,7 +157,7 @@ def note_holder(database: str, note: str) -> None:
     """Say, in the lock file, what this process does while it holds the lock (e.g. that
     it waits for a process outside robo-dagster), so that a process that gives up waiting
     for it can name the real culprit. Does nothing unless this process holds the lock."""
-    if database == ":memory:" or database.startswith("md:"):
+    if database == ":memory:" or database.startswith("md:") or is_lake(database):
         return
     fd = _fds.get(_key(database))
     if fd is not None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.retry import retry_conflicts
+
+T = TypeVar("T")
 
 
 class DuckDBWarehouse(DuckDBResource):
@@ -26,6 +29,31 @@ class DuckDBWarehouse(DuckDBResource):
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with locked_connection(self.database, self.connection_config) as conn:
             yield conn
+
+    def transaction(
+        self,
+        fn: Callable[[duckdb.DuckDBPyConnection], T],
+        what: str,
+        log: Any = None,
+    ) -> T:
+        """``fn(conn)`` in one transaction on a new connection: begun before, committed
+        after, rolled back when it raises. On a DuckLake, a commit that conflicted with
+        another writer runs the whole of it again (``retry.retry_conflicts``), so ``fn``
+        must do everything the write needs (its DDL, its delete, its insert) and nothing
+        that must happen only once. ``what`` names the write in retry messages."""
+
+        def once() -> T:
+            with self.get_connection() as conn:
+                conn.begin()
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+                return result
+
+        return retry_conflicts(once, what, log=log)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Run one query on a short connection and return the result as a frame."""

@@ -7,6 +7,10 @@ publishes a snapshot, ``<name>.snapshot.duckdb`` beside the file (``snapshot_pat
 after every run (``snapshot_sensor``, the quickstart): the whole database is copied to a
 temporary file under the write lock, then renamed over the snapshot. A reader always
 opens a complete snapshot, an old one or the new one, and never blocks a writer.
+
+A DuckLake needs no snapshot: every reader attaches the lake itself, read-only, sees the
+last committed state and never blocks a writer. For a lake, the "snapshot" is the lake
+(``snapshot_path`` returns its target) and publishing it does nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from pathlib import Path
 import duckdb
 
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.lake import lake_connection
 from robo_dagster.warehouse.locking import DEFAULT_TIMEOUT_S
+from robo_dagster.warehouse.target import is_lake
 
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
 
 
 def snapshot_path(database: str) -> str:
-    """Where the snapshot of ``database`` lives: ``robo.duckdb`` -> ``robo.snapshot.duckdb``."""
+    """Where the snapshot of ``database`` lives: ``robo.duckdb`` -> ``robo.snapshot.duckdb``;
+    a lake is its own snapshot."""
+    if is_lake(database):
+        return database
     path = Path(database).expanduser()
     return str(path.with_name(path.stem + SNAPSHOT_SUFFIX))
 
@@ -32,7 +41,9 @@ def snapshot_path(database: str) -> str:
 def publish_snapshot(database: str, deadline_s: float = DEFAULT_TIMEOUT_S) -> tuple[str, float]:
     """Copy ``database`` to its snapshot atomically; return the path and the seconds it
     took. A database that does not exist yet publishes nothing. ``deadline_s`` bounds
-    the wait for the write lock."""
+    the wait for the write lock. A lake publishes nothing: readers attach it directly."""
+    if is_lake(database):
+        return database, 0.0
     target = Path(snapshot_path(database))
     if not Path(database).expanduser().exists():
         return str(target), 0.0
@@ -54,5 +65,12 @@ def publish_snapshot(database: str, deadline_s: float = DEFAULT_TIMEOUT_S) -> tu
 
 def read_snapshot(database: str, sql: str) -> object:
     """``sql`` on the snapshot, read-only (for scripts; notebooks use ``duckdb`` itself)."""
-    with duckdb.connect(snapshot_path(database), read_only=True) as conn:
+    conn = (
+        lake_connection(database, read_only=True)
+        if is_lake(database)
+        else duckdb.connect(snapshot_path(database), read_only=True)
+    )
+    try:
         return conn.execute(sql).fetchdf()
+    finally:
+        conn.close()
