@@ -69,7 +69,7 @@ def test_ids_come_from_the_one_sequence_the_default_uses(conn: Any) -> None:
 
 
 def test_a_name_that_is_not_a_plain_schema_name_is_refused(conn: Any) -> None:
-    with pytest.raises(ValueError, match="schema.name"):
+    with pytest.raises(ValueError, match=r"schema\.name"):
         next_ids(conn, "s.x'); drop table s.things; --", 1)
 
 
