@@ -48,9 +48,10 @@ from typing import Any, TypeVar
 import duckdb
 
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.lake import WarehouseUnavailable, load_extensions
 from robo_dagster.warehouse.locking import DEFAULT_TIMEOUT_S
 from robo_dagster.warehouse.retry import retry_conflicts
-from robo_dagster.warehouse.target import export_password, is_lake, side_folder
+from robo_dagster.warehouse.target import export_password, is_lake, scrub, side_folder
 
 T = TypeVar("T")
 
@@ -95,8 +96,6 @@ _catalogs_lock = threading.Lock()
 
 
 def _catalog_connection(conninfo: str) -> duckdb.DuckDBPyConnection:
-    from robo_dagster.warehouse.lake import load_extensions
-
     key = (os.getpid(), conninfo)
     conn = _catalogs.get(key)
     if conn is None:
@@ -107,14 +106,27 @@ def _catalog_connection(conninfo: str) -> duckdb.DuckDBPyConnection:
         try:
             load_extensions(conn)
             export_password()
-            conn.execute(
-                f"ATTACH '{conninfo.replace(chr(39), chr(39) * 2)}' AS {_ALIAS} (TYPE postgres)"
-            )
+            try:
+                conn.execute(
+                    f"ATTACH '{conninfo.replace(chr(39), chr(39) * 2)}' AS {_ALIAS} (TYPE postgres)"
+                )
+            except duckdb.Error as exc:
+                raise WarehouseUnavailable(_unavailable(conninfo, exc)) from None
         except BaseException:
             conn.close()
             raise
         _catalogs[key] = conn
     return conn
+
+
+def _unavailable(conninfo: str, exc: BaseException) -> str:
+    where = dict(re.findall(r"(host|port|dbname)=(\S+)", conninfo))
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return scrub(
+        f"the DuckLake catalog's Postgres database {where.get('dbname', '?')!r} at "
+        f"{where.get('host', '?')}:{where.get('port', '?')} did not answer for the lake's "
+        f"ids: {first}"
+    )
 
 
 def _postgres_execute(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -163,13 +175,22 @@ def next_ids(conn: Any, name: str, count: int = 1) -> list[int]:
         conn.execute(f"create sequence if not exists {name}")
         rows = conn.execute(f"select nextval('{name}') from range(?)", [count]).fetchall()
         return sorted(int(r[0]) for r in rows)
+    inner = f"select nextval('{ID_SCHEMA}.\"{name}\"') from generate_series(1, {int(count)})"
+    query = f"select * from postgres_query('{_ALIAS}', '{inner.replace(chr(39), chr(39) * 2)}')"
     with _catalogs_lock:
-        catalog = _catalog_connection(conninfo)
-        _ensure_postgres_sequence(catalog, conninfo, name)
-        inner = f"select nextval('{ID_SCHEMA}.\"{name}\"') from generate_series(1, {int(count)})"
-        rows = catalog.execute(
-            f"select * from postgres_query('{_ALIAS}', '{inner.replace(chr(39), chr(39) * 2)}')"
-        ).fetchall()
+        for attempt in (1, 2):
+            catalog = _catalog_connection(conninfo)
+            try:
+                _ensure_postgres_sequence(catalog, conninfo, name)
+                rows = catalog.execute(query).fetchall()
+                break
+            except duckdb.Error:
+                # The catalog's server may have restarted under the cached attachment:
+                # drop it; a second failure, on a fresh one, is the caller's to see.
+                _catalogs.pop((os.getpid(), conninfo), None)
+                catalog.close()
+                if attempt == 2:
+                    raise
     return sorted(int(r[0]) for r in rows)
 
 

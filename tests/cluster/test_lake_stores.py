@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,9 +15,10 @@ import pytest
 from dagster import DagsterInstance
 
 from robo_dagster.market_data.inbox import INBOX_TABLE, ensure_inbox
-from robo_dagster.monitoring.alerts import TABLE, ensure_alerts, raise_alert
+from robo_dagster.monitoring.alerts import TABLE, ensure_alerts, raise_alert, record_alert
 from robo_dagster.monitoring.commands import resolve_alerts_by_hand
 from robo_dagster.warehouse.connection import locked_connection
+from robo_dagster.warehouse.stores import write_transaction
 from robo_dagster.warehouse.target import LakeTarget
 from tests.automation.events import event_ids
 from tests.automation.test_inbox import tick
@@ -150,3 +152,46 @@ def test_an_audited_api_request_on_the_lake_lands_in_the_audit_log(
     with locked_connection(lake_target) as conn:
         (count,) = conn.execute("select count(*) from monitoring.audit_log").fetchone()
     assert count == len(audited)
+
+
+def test_two_writers_opening_the_same_alert_at_once_leave_one_open_alert(
+    lake_target: str,
+) -> None:
+    """Both find no open alert and insert one; held apart until both have, they commit
+    together: the guard makes one commit conflict, and its retry refreshes the other's."""
+    with locked_connection(lake_target) as conn:
+        ensure_alerts(conn)
+    both_inserted = threading.Barrier(2)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def writer(minute: int) -> None:
+        tries = 0
+
+        def once(conn: Any) -> Any:
+            nonlocal tries
+            tries += 1
+            result = record_alert(conn, test_alerts.alert(), test_alerts.at(minute))
+            if tries == 1:
+                both_inserted.wait(timeout=60)
+            return result
+
+        try:
+            results.append((write_transaction(lake_target, once, "test"), tries))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(m,)) for m in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert sorted(tries for _, tries in results) == [1, 2]
+    with locked_connection(lake_target) as conn:
+        open_rows = conn.execute(
+            f"select id from {TABLE} where fingerprint = ? and resolved_at is null",
+            [test_alerts.alert().fingerprint],
+        ).fetchall()
+    assert len(open_rows) == 1
+    assert {result.id for result, _ in results} == {open_rows[0][0]}
