@@ -139,9 +139,10 @@ def push_event_once(
     file, writers queue on its lock, so ids are committed in order; on the lake, ids come
     from a Postgres sequence (unique, increasing as drawn) and a push whose commit
     conflicts runs again whole (``warehouse.stores``). Either way two pushes with one key
-    cannot both insert, and the sensor, which reads by arrival time, skips no event. ``known_symbols_only`` refuses (``UnknownSymbol``) an
-    event on a symbol outside the stored universe instead of leaving it to quarantine;
-    ``deadline_s`` bounds the wait for the lock (then ``WarehouseBusy``)."""
+    cannot both insert, and the sensor, which reads by arrival time, skips no event.
+    ``known_symbols_only`` refuses (``UnknownSymbol``) an event on a symbol outside the
+    stored universe instead of leaving it to quarantine; ``deadline_s`` bounds the wait
+    for the lock (then ``WarehouseBusy``)."""
     text = payload if isinstance(payload, str) else json.dumps(payload)
     if idempotency_key is None:
         try:
