@@ -1,7 +1,8 @@
 """The audit log: one row of ``monitoring.audit_log`` per request that changes something,
 and per request refused for its token or its rate.
 
-A row is first appended to a spool file beside the database (``<db>.audit.jsonl``), so
+A row is first appended to a spool file beside the database (``<db>.audit.jsonl``; for a
+DuckLake, one per host under its data folder: ``warehouse.stores.spool_file``), so
 answering a request never waits for the DuckDB lock that a run may hold, and a row
 survives the service being killed. A writer thread moves spooled rows into DuckDB every
 ``FLUSH_S``; each row has its own id, so a row copied twice (a kill between the insert
@@ -24,8 +25,14 @@ from typing import Any
 import duckdb
 
 from robo_dagster.redaction import shorten
-from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.locking import WarehouseBusy
+from robo_dagster.warehouse.stores import (
+    create_keyed_table,
+    insert_new,
+    serialize_writers,
+    spool_file,
+    write_transaction,
+)
 
 TABLE = "monitoring.audit_log"
 log = logging.getLogger(__name__)
@@ -51,19 +58,29 @@ COLUMNS = (
 def ensure_audit_log(conn: Any) -> None:
     """Create ``monitoring.audit_log`` if it does not exist."""
     conn.execute("create schema if not exists monitoring")
-    conn.execute(
-        f"create table if not exists {TABLE} (id varchar primary key, requested_at timestamp not null, "
-        "token_name varchar, client varchar, method varchar not null, endpoint varchar not null, "
-        "summary varchar, status integer not null, outcome varchar not null, detail varchar, "
-        "run_id varchar, event_id bigint)"
+    create_keyed_table(
+        conn,
+        TABLE,
+        "id varchar",
+        [
+            "requested_at timestamp not null",
+            "token_name varchar",
+            "client varchar",
+            "method varchar not null",
+            "endpoint varchar not null",
+            "summary varchar",
+            "status integer not null",
+            "outcome varchar not null",
+            "detail varchar",
+            "run_id varchar",
+            "event_id bigint",
+        ],
     )
 
 
 def spool_path(database: str) -> Path:
-    """Where rows wait for the DuckDB lock (beside the warehouse: ``target.side_file``)."""
-    from robo_dagster.warehouse.target import side_file
-
-    return side_file(database, ".audit.jsonl")
+    """Where rows wait for the warehouse: ``<db>.audit.jsonl`` beside a DuckDB file."""
+    return spool_file(database, "audit.jsonl")
 
 
 def audit_row(
@@ -129,14 +146,16 @@ class AuditLog:
             if not rows:
                 self.spool.unlink()
                 return 0
+            values = [[row.get(c) for c in COLUMNS] for row in rows]
+
+            def move(conn: Any) -> int:
+                ensure_audit_log(conn)
+                # A row already stored (copied before a kill) is not stored again.
+                serialize_writers(conn, TABLE)
+                return insert_new(conn, TABLE, COLUMNS, values)
+
             try:
-                with locked_connection(self.database, deadline_s=deadline_s) as conn:
-                    ensure_audit_log(conn)
-                    conn.executemany(
-                        f"insert or ignore into {TABLE} ({', '.join(COLUMNS)}) "
-                        f"values ({', '.join('?' for _ in COLUMNS)})",
-                        [[row.get(c) for c in COLUMNS] for row in rows],
-                    )
+                write_transaction(self.database, move, "audit log: flush", deadline_s=deadline_s)
             except WarehouseBusy:
                 return 0
             self.spool.unlink()

@@ -5,7 +5,9 @@ arrived (``received_at``), its source, and a JSON payload (see
 ``domain.market_events.MarketEvent``). ``automation.inbox_sensor`` reads it.
 
 **How to write.** Call ``push_event`` (or ``push_event_once`` with an idempotency key,
-as the REST API does). From any other DuckDB client, take the same file lock
+as the REST API does); on the DuckLake warehouse that is the only way (a lake table has
+no id default: ids come from ``warehouse.stores.next_ids``). From any other DuckDB client
+on the file, take the same file lock
 (``warehouse.locking.database_lock``) and insert ``source`` and ``payload`` only:
 ``insert into market_data.market_events (source, payload) values (?, ?)``. Leave ``id``
 and ``received_at`` to their defaults. An explicit id is harmless (the sensor does not
@@ -29,8 +31,15 @@ from robo_dagster.domain.market_events import MarketEvent
 from robo_dagster.domain.market_sim import build_universe
 from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.locking import DEFAULT_TIMEOUT_S
+from robo_dagster.warehouse.stores import (
+    create_keyed_table,
+    insert_with_ids,
+    serialize_writers,
+    write_transaction,
+)
 
 INBOX_TABLE = "market_data.market_events"
+SEQUENCE = "market_data.market_event_id"
 QUARANTINE_TABLE = "market_data.market_events_quarantine"
 CHECK_NAME = "events_well_formed"
 
@@ -78,11 +87,12 @@ def events_well_formed() -> AssetCheckResult:
 def ensure_inbox(conn: Any) -> None:
     """Create the inbox, its id sequence and the quarantine if they do not exist."""
     conn.execute("create schema if not exists market_data")
-    conn.execute("create sequence if not exists market_data.market_event_id")
-    conn.execute(
-        f"create table if not exists {INBOX_TABLE} ("
-        "id bigint primary key default nextval('market_data.market_event_id'), "
-        "received_at timestamp default current_timestamp, source varchar, payload varchar)"
+    create_keyed_table(
+        conn,
+        INBOX_TABLE,
+        "id bigint",
+        ["received_at timestamp default current_timestamp", "source varchar", "payload varchar"],
+        sequence=SEQUENCE,
     )
     # Added after the first release: an inbox created before it gains the column.
     conn.execute(f"alter table {INBOX_TABLE} add column if not exists idempotency_key varchar")
@@ -125,11 +135,14 @@ def push_event_once(
 ) -> PushedEvent:
     """Append one event to the inbox, unless ``idempotency_key`` (or else the payload's
     ``external_id``) already names one: then return that one's id, or raise
-    ``IdempotencyConflict`` when its payload differs. Writers queue on the file lock, so
-    ids are committed in order, the sensor's cursor never skips one, and two pushes with
-    one key cannot both insert. ``known_symbols_only`` refuses (``UnknownSymbol``) an
-    event on a symbol outside the stored universe instead of leaving it to quarantine;
-    ``deadline_s`` bounds the wait for the lock (then ``WarehouseBusy``)."""
+    ``IdempotencyConflict`` when its payload differs. The push is one transaction: on the
+    file, writers queue on its lock, so ids are committed in order; on the lake, ids come
+    from a Postgres sequence (unique, increasing as drawn) and a push whose commit
+    conflicts runs again whole (``warehouse.stores``). Either way two pushes with one key
+    cannot both insert, and the sensor, which reads by arrival time, skips no event.
+    ``known_symbols_only`` refuses (``UnknownSymbol``) an event on a symbol outside the
+    stored universe instead of leaving it to quarantine; ``deadline_s`` bounds the wait
+    for the lock (then ``WarehouseBusy``)."""
     text = payload if isinstance(payload, str) else json.dumps(payload)
     if idempotency_key is None:
         try:
@@ -138,7 +151,8 @@ def push_event_once(
             parsed = None
         external = parsed.get("external_id") if isinstance(parsed, dict) else None
         idempotency_key = external if isinstance(external, str) and external else None
-    with locked_connection(database or settings.duckdb_path(), deadline_s=deadline_s) as conn:
+
+    def push(conn: Any) -> PushedEvent:
         ensure_inbox(conn)
         if known_symbols_only:
             symbol = MarketEvent.model_validate_json(text).symbol
@@ -147,6 +161,9 @@ def push_event_once(
                     f"symbol {symbol} is not in the universe (add it to ROBO_WATCHLIST)"
                 )
         if idempotency_key is not None:
+            # Two pushes of one key at once must not both insert: on the lake the second
+            # to commit conflicts, and its retry finds the first one's event.
+            serialize_writers(conn, INBOX_TABLE)
             earlier = conn.execute(
                 f"select id, payload from {INBOX_TABLE} where idempotency_key = ? "
                 "order by id limit 1",
@@ -157,12 +174,20 @@ def push_event_once(
                 if _same_payload(stored, text):
                     return PushedEvent(event_id, duplicate=True)
                 raise IdempotencyConflict(idempotency_key, event_id)
-        ((event_id,),) = conn.execute(
-            f"insert into {INBOX_TABLE} (source, payload, idempotency_key) values (?, ?, ?) "
-            "returning id",
-            [source, text, idempotency_key],
-        ).fetchall()
-    return PushedEvent(int(event_id))
+        # received_at is left to its default, the transaction's start: a retry after a
+        # conflict stamps its own, later time and draws a new id.
+        (event_id,) = insert_with_ids(
+            conn,
+            INBOX_TABLE,
+            SEQUENCE,
+            ["source", "payload", "idempotency_key"],
+            [[source, text, idempotency_key]],
+        )
+        return PushedEvent(int(event_id))
+
+    return write_transaction(
+        database or settings.duckdb_path(), push, "inbox: push an event", deadline_s=deadline_s
+    )
 
 
 def _same_payload(stored: str, text: str) -> bool:

@@ -8,7 +8,10 @@ failure opens a new row, so the table is also the history of incidents.
 
 Every function takes an open DuckDB connection: callers hold
 ``warehouse.connection.locked_connection`` (and choose the transaction), so the store never
-opens the file itself. Times are stored as naive UTC ``timestamp`` values; aware datetimes
+opens the file itself. Ids, the table's key and the writes without ``RETURNING`` go through
+``warehouse.stores``, so the store works the same on the DuckDB file and on the DuckLake;
+there a writer's transaction may conflict with another's at commit, and callers retry it
+whole (``warehouse.stores.write_transaction``). Times are stored as naive UTC ``timestamp`` values; aware datetimes
 are converted, naive ones are taken to be UTC already.
 
 Event replays are harmless: raising with a time older than the open alert's ``last_seen``,
@@ -41,11 +44,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # One scale for alerts, checks and reports (``domain.severity``); importers keep using
 # ``alerts.Severity``.
 from robo_dagster.domain.severity import Severity as Severity
+from robo_dagster.warehouse.stores import (
+    create_keyed_table,
+    insert_with_ids,
+    serialize_writers,
+    update_ids,
+)
 
 SCHEMA = "monitoring"
 TABLE = f"{SCHEMA}.alerts"
 SEQUENCE = f"{SCHEMA}.alert_id"
 MAX_MESSAGE_CHARS = 1000
+INSERT_COLUMNS = (
+    "fingerprint",
+    "first_seen",
+    "last_seen",
+    "severity",
+    "source",
+    "asset",
+    "check_name",
+    "message",
+    "run_id",
+)
 # Who resolved an alert by hand, and why; both null when its condition cleared by itself.
 RESOLUTION_COLUMNS = ("resolved_by", "resolution")
 MAX_RESOLUTION_CHARS = 500
@@ -101,22 +121,25 @@ class RaiseResult(NamedTuple):
 def ensure_alerts(conn: Any) -> None:
     """Create the schema, the id sequence and the table if they do not exist yet."""
     conn.execute(f"create schema if not exists {SCHEMA}")
-    conn.execute(f"create sequence if not exists {SEQUENCE}")
-    conn.execute(
-        f"create table if not exists {TABLE} ("
-        f"id bigint primary key default nextval('{SEQUENCE}'), "
-        "fingerprint varchar not null, "
-        "first_seen timestamp not null, "
-        "last_seen timestamp not null, "
-        "severity varchar not null, "
-        "source varchar not null, "
-        "asset varchar, "
-        "check_name varchar, "
-        "message varchar, "
-        "run_id varchar, "
-        "resolved_at timestamp, "
-        "notified_at timestamp, "
-        "notified_severity varchar)"
+    create_keyed_table(
+        conn,
+        TABLE,
+        "id bigint",
+        [
+            "fingerprint varchar not null",
+            "first_seen timestamp not null",
+            "last_seen timestamp not null",
+            "severity varchar not null",
+            "source varchar not null",
+            "asset varchar",
+            "check_name varchar",
+            "message varchar",
+            "run_id varchar",
+            "resolved_at timestamp",
+            "notified_at timestamp",
+            "notified_severity varchar",
+        ],
+        sequence=SEQUENCE,
     )
     # Columns added since the first release: a database made before them gains them here.
     for column in RESOLUTION_COLUMNS:
@@ -175,21 +198,28 @@ def record_alert(conn: Any, alert: Alert, at: dt.datetime) -> RaiseResult:
     ).fetchone()
     if closed is not None:
         return RaiseResult(int(closed[0]), "stale")
-    ((alert_id,),) = conn.execute(
-        f"insert into {TABLE} (fingerprint, first_seen, last_seen, severity, source, asset, "
-        "check_name, message, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+    # Two writers that both found no open alert must not both open one (on the lake,
+    # where nothing else stops them): the second to commit conflicts and retries.
+    serialize_writers(conn, TABLE)
+    (alert_id,) = insert_with_ids(
+        conn,
+        TABLE,
+        SEQUENCE,
+        INSERT_COLUMNS,
         [
-            alert.fingerprint,
-            at,
-            at,
-            alert.severity.name,
-            alert.source,
-            alert.asset,
-            alert.check_name,
-            alert.message,
-            alert.run_id,
+            [
+                alert.fingerprint,
+                at,
+                at,
+                alert.severity.name,
+                alert.source,
+                alert.asset,
+                alert.check_name,
+                alert.message,
+                alert.run_id,
+            ]
         ],
-    ).fetchall()
+    )
     return RaiseResult(int(alert_id), "new")
 
 
@@ -206,12 +236,16 @@ def resolve_alerts(conn: Any, fingerprint: str, at: dt.datetime, *, prefix: bool
     """
     at = _utc_naive(at)
     match = "starts_with(fingerprint, ?)" if prefix else "fingerprint = ?"
-    rows = conn.execute(
-        f"update {TABLE} set resolved_at = ? "
-        f"where resolved_at is null and last_seen <= ? and {match} returning id",
-        [at, at, fingerprint],
-    ).fetchall()
-    return len(rows)
+    return len(
+        update_ids(
+            conn,
+            TABLE,
+            "resolved_at = ?",
+            [at],
+            f"resolved_at is null and last_seen <= ? and {match}",
+            [at, fingerprint],
+        )
+    )
 
 
 def _resolve_rows(

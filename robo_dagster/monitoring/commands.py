@@ -423,26 +423,28 @@ def resolve_alerts_by_hand(
     with the new summary (otherwise the next sensor tick reports it).
     """
     from robo_dagster.warehouse.connection import locked_connection, warehouse_exists
+    from robo_dagster.warehouse.stores import write_transaction
 
     if not warehouse_exists(database):
         raise Unavailable(f"no DuckDB file at {database}: nothing has been recorded yet")
     at = dt.datetime.now(dt.timezone.utc)
     reports: list[Any] = []
-    with locked_connection(database, deadline_s=deadline_s) as conn:
-        conn.execute("begin transaction")
-        try:
-            ensure_alerts(conn)
-            if run_id is not None:
-                resolved = resolve_by_run(conn, run_id, at, by, reason)
-            else:
-                resolved = resolve_by_id(conn, alert_ids, at, by, reason)
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
-        if instance is not None and any(not r.already for r in resolved):
-            from robo_dagster.monitoring.dashboard import dashboard_reports
 
+    def resolve(conn: Any) -> list[Resolution]:
+        ensure_alerts(conn)
+        if run_id is not None:
+            return resolve_by_run(conn, run_id, at, by, reason)
+        return resolve_by_id(conn, alert_ids, at, by, reason)
+
+    # One transaction, run again whole when its commit conflicts with another writer's
+    # (on the lake; the file's lock makes that impossible).
+    resolved = write_transaction(
+        database, resolve, "alerts: resolve by hand", deadline_s=deadline_s
+    )
+    if instance is not None and any(not r.already for r in resolved):
+        from robo_dagster.monitoring.dashboard import dashboard_reports
+
+        with locked_connection(database, deadline_s=deadline_s) as conn:
             reports = dashboard_reports(instance, conn, include_metrics=False)
     for report in reports:
         instance.report_runless_asset_event(report)

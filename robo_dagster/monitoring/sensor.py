@@ -85,6 +85,8 @@ from robo_dagster.monitoring.webhook import DeliveryReport, WebhookChannel
 from robo_dagster.tasks.run_names import RunNamer
 from robo_dagster.warehouse.connection import locked_connection
 from robo_dagster.warehouse.locking import SENSOR_DEADLINE_S, WarehouseBusy
+from robo_dagster.warehouse.retry import retry_conflicts
+from robo_dagster.warehouse.stores import write_transaction
 
 MAX_EVENTS_PER_TICK = 1000
 MAX_DELIVERIES_PER_TICK = 50
@@ -397,11 +399,26 @@ def record_actions(
                 counts.resolved += resolve_alerts(
                     conn, action.fingerprint, action.at, prefix=action.prefix
                 )
-        conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
+    # Outside the try: a commit that conflicted (on the lake) has undone the transaction
+    # itself, and its conflict must reach the caller's retry, not a failed rollback.
+    conn.execute("commit")
     return counts
+
+
+def _record_tick(
+    instance: DagsterInstance,
+    database: str,
+    raises: Sequence[RaiseAction],
+    resolves: Sequence[ResolveAction],
+) -> tuple[TickCounts, list[AssetMaterialization]]:
+    """One try of a tick's write (``record_actions``) and its dashboard reports, on a new
+    connection: what ``retry_conflicts`` runs again after a conflicting commit."""
+    with locked_connection(database, deadline_s=SENSOR_DEADLINE_S) as conn:
+        counts = record_actions(conn, raises, resolves)
+        return counts, dashboard_reports(instance, conn, include_metrics=False)
 
 
 def deliver_due(database: str, channel: WebhookChannel) -> DeliveryReport:
@@ -415,12 +432,12 @@ def deliver_due(database: str, channel: WebhookChannel) -> DeliveryReport:
     report = channel.send([alert for _, alert in due])
     ids = {alert.fingerprint: alert_id for alert_id, alert in due}
     if report.delivered:
-        with locked_connection(database) as conn:
-            mark_notified(
-                conn,
-                [(ids[alert.fingerprint], alert.severity) for alert in report.delivered],
-                dt.datetime.now(dt.timezone.utc),
-            )
+        sent = [(ids[alert.fingerprint], alert.severity) for alert in report.delivered]
+        at = dt.datetime.now(dt.timezone.utc)
+        # One transaction, retried whole when it conflicts with another writer (the lake).
+        write_transaction(
+            database, lambda conn: mark_notified(conn, sent, at), "alerts: mark delivered"
+        )
     return report
 
 
@@ -484,9 +501,11 @@ def alerts_sensor(context: SensorEvaluationContext) -> SensorResult:
     reports: list[AssetMaterialization] = []
     if raises or resolves:
         try:
-            with locked_connection(database, deadline_s=SENSOR_DEADLINE_S) as conn:
-                counts = record_actions(conn, raises, resolves)
-                reports = dashboard_reports(context.instance, conn, include_metrics=False)
+            counts, reports = retry_conflicts(
+                lambda: _record_tick(context.instance, database, raises, resolves),
+                "alerts sensor: record a tick",
+                log=context.log,
+            )
         except WarehouseBusy as exc:
             # The cursor stays where it was: the next tick reads the same events again.
             return SensorResult(skip_reason=f"the warehouse is busy; the next tick retries ({exc})")
