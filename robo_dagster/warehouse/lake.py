@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,6 +140,26 @@ def shared_lake_cursor(
         cursor.close()
 
 
+# Processes that attach a brand-new catalog at the same moment each try to create its
+# tables; all but one fail on Postgres's own catalog ("duplicate key value violates
+# unique constraint ... pg_type"). Once the winner has committed, attaching succeeds.
+_RACE_MARKERS = ("duplicate key value", "already exists")
+ATTACH_RACE_TRIES = 5
+ATTACH_RACE_PAUSE_S = 0.2
+
+
+def _attach(conn: duckdb.DuckDBPyConnection, statement: str, target: LakeTarget) -> None:
+    for attempt in range(1, ATTACH_RACE_TRIES + 1):
+        try:
+            conn.execute(statement)
+            return
+        except duckdb.Error as exc:
+            racing = any(marker in str(exc) for marker in _RACE_MARKERS)
+            if not racing or attempt == ATTACH_RACE_TRIES:
+                raise WarehouseUnavailable(unavailable_message(target, exc)) from None
+            time.sleep(ATTACH_RACE_PAUSE_S * attempt)
+
+
 def lake_connection(
     database: str, *, read_only: bool = False, config: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -155,13 +176,8 @@ def lake_connection(
         options = [f"DATA_PATH {_literal(target.data_path)}"]
         if read_only:
             options.append("READ_ONLY")
-        try:
-            conn.execute(
-                f"ATTACH {_literal('ducklake:postgres:' + target.conninfo())} AS {ALIAS} "
-                f"({', '.join(options)})"
-            )
-        except duckdb.Error as exc:
-            raise WarehouseUnavailable(unavailable_message(target, exc)) from None
+        _attach(conn, f"ATTACH {_literal('ducklake:postgres:' + target.conninfo())} AS {ALIAS} "
+                f"({', '.join(options)})", target)  # fmt: skip
         if not read_only:
             # Once the catalog answered: a failed attach must leave nothing behind.
             Path(target.data_path).mkdir(parents=True, exist_ok=True)

@@ -58,3 +58,20 @@ def write_partition_into(
     except Exception as exc:
         outcome = {"day": day, "success": False, "retries": 0, "error": repr(exc)}
     results.put(outcome)
+
+
+def attach_fresh_lake(
+    database: str,
+    barrier: multiprocessing.synchronize.Barrier,
+    results: multiprocessing.queues.Queue,  # type: ignore[type-arg]
+) -> None:
+    """Attach ``database`` (a brand-new catalog) once every process reached ``barrier``,
+    and write one row: "ok", or the error."""
+    from robo_dagster.warehouse.lake import lake_connection
+
+    barrier.wait(timeout=120)
+    try:
+        lake_connection(database).close()
+        results.put("ok")
+    except Exception as exc:
+        results.put(repr(exc))

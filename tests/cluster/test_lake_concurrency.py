@@ -21,7 +21,7 @@ from robo_dagster.resources import build_resources
 from robo_dagster.warehouse import query
 from robo_dagster.warehouse.lake import extension_paths
 from robo_dagster.warehouse.target import LakeTarget
-from tests.cluster.lake_workers import write_partition_into
+from tests.cluster.lake_workers import attach_fresh_lake, write_partition_into
 from tests.conftest import AS_OF
 
 pytestmark = pytest.mark.cluster
@@ -156,3 +156,27 @@ def test_a_plain_duckdb_reader_sees_every_table_while_runs_write(
     assert all(r["counts"]["market_data.price_bars"] % symbols == 0 for r in reads)
     final = query("select count(*) as n from market_data.price_bars", database=lake_target)
     assert int(final["n"].iloc[0]) == symbols * len(days)
+
+
+def test_processes_that_attach_a_new_catalog_at_once_all_succeed(lake_target: str) -> None:
+    """The first attach of an empty catalog creates its tables. Eight workers of a new
+    cluster do that at the same moment, and all but one then hit Postgres's own catalog
+    ("duplicate key value ... pg_type"). Each must retry rather than report the catalog as
+    down."""
+    spawn = multiprocessing.get_context("spawn")
+    barrier = spawn.Barrier(WRITERS)
+    results = spawn.Queue()
+    processes = [
+        spawn.Process(target=attach_fresh_lake, args=(lake_target, barrier, results))
+        for _ in range(WRITERS)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = [results.get(timeout=180) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    assert outcomes == ["ok"] * WRITERS
