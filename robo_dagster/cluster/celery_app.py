@@ -1,0 +1,36 @@
+"""The Celery app the cluster's workers run (``dagster-celery worker start -A``):
+dagster-celery's own, with one change for a run whose steps are Celery tasks too.
+
+A whole run reaches a worker as dagster-celery's ``execute_job`` task (the Celery run
+launcher). When the run is ``parallel_pipeline``, its ``celery_executor`` sends each
+step as an ``execute_plan`` task and waits for their results inside ``execute_job``.
+Celery forbids that wait in a worker's task ("Never call result.get() within a task!")
+because a task waiting on tasks that need its own slot deadlocks. Here the wait is
+safe by construction: the step tasks run in other slots (``cluster.local`` explains the
+worker concurrency that guarantees one is free), so the ban is lifted for the run tasks
+only, for the time each one runs; a step's task keeps Celery's guard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import signals
+from celery._state import _set_task_join_will_block
+from dagster_celery.app import app, execute_job, execute_plan, resume_job
+
+RUN_TASKS = {"execute_job", "resume_job"}
+
+__all__ = ["app", "execute_job", "execute_plan", "resume_job"]
+
+
+@signals.task_prerun.connect
+def _let_a_run_wait_on_its_steps(task: Any = None, **_: Any) -> None:
+    if getattr(task, "name", None) in RUN_TASKS:
+        _set_task_join_will_block(False)
+
+
+@signals.task_postrun.connect
+def _restore_the_guard(task: Any = None, **_: Any) -> None:
+    if getattr(task, "name", None) in RUN_TASKS:
+        _set_task_join_will_block(True)
