@@ -87,6 +87,10 @@ def config_source() -> dict[str, Any]:
         },
         "broker_transport_options": {
             "visibility_timeout": visibility_timeout_s(),
+            # Look for abandoned messages every 5 s (kombu's default sweeps every
+            # 10 x 10 s), so a lost worker's step is handed on soon after the timeout.
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
             "max_retries": 3,
             "interval_start": 0,
             "interval_step": 0.2,

@@ -1,0 +1,60 @@
+"""The cluster's run launcher: dagster-celery's ``CeleryRunLauncher``, routing by the
+seed queue and naming the broker when it is down.
+
+- Routing. A run goes to the Celery queue of its ``dagster-celery/queue`` tag, which
+  ``tasks.queues`` sets on the cluster. A run can reach the queue without it: a task
+  planned on a machine without ``ROBO_CELERY_BROKER`` (``robo-dagster submit`` from a
+  laptop), or a run launched from the UI's launchpad with only ``robo/queue``. Such a
+  run is given its seed queue's Celery queue here, from ``robo/queue``, before it is
+  sent, so routing never depends on where the run was planned.
+- A broker that is down. dagster-celery lets kombu's error through, which names the
+  socket but not what it is. Here the launch fails with one line that says the Celery
+  broker (Redis) at ``host:port`` is unreachable and what to check; the daemon marks
+  the run failed with it, and ``monitoring.sensor`` raises the run's alert. The URL's
+  password, if any, is never printed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from dagster import DagsterRun
+from dagster_celery.launcher import CeleryRunLauncher
+from kombu.exceptions import OperationalError
+
+from robo_dagster.cluster import distributed
+from robo_dagster.tasks.queues import QUEUE_TAG
+
+
+class BrokerUnavailable(RuntimeError):
+    """The Celery broker did not accept the run's task."""
+
+
+def broker_address(url: str | None) -> str:
+    """``host:port`` of a broker URL, without its credentials."""
+    if not url:
+        return "(no broker configured)"
+    parts = urlsplit(url)
+    return f"{parts.hostname or '?'}:{parts.port or 6379}"
+
+
+class SeedQueueCeleryRunLauncher(CeleryRunLauncher):
+    """``CeleryRunLauncher`` that routes by ``robo/queue`` when the Celery tag is missing
+    and fails a launch with a clear line when the broker is down."""
+
+    def _launch_celery_task_run(
+        self, run: DagsterRun, task_signature: Any, routing_key: str
+    ) -> None:
+        if distributed.CELERY_QUEUE_TAG not in run.tags and QUEUE_TAG in run.tags:
+            queue = distributed.celery_queue(run.tags[QUEUE_TAG])
+            self._instance.add_run_tags(run.run_id, {distributed.CELERY_QUEUE_TAG: queue})
+            run = self._instance.get_run_by_id(run.run_id) or run
+        try:
+            super()._launch_celery_task_run(run, task_signature, routing_key)
+        except OperationalError as exc:
+            raise BrokerUnavailable(
+                f"the Celery broker (Redis) at {broker_address(self.broker)} is unreachable "
+                f"({exc}); run {run.run_id} was not sent to a worker. Start Redis there, or "
+                f"point {distributed.BROKER_VARIABLE} at a broker that runs"
+            ) from exc
