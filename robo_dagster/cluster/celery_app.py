@@ -49,7 +49,8 @@ def _record_run_worker(task: Any, kwargs: dict[str, Any]) -> None:
 
     try:
         packed = kwargs.get("execute_job_args_packed") or kwargs.get("resume_job_args_packed")
-        run_id = unpack_value(packed).run_id
+        args: Any = unpack_value(packed)  # ExecuteRunArgs or ResumeRunArgs
+        run_id = args.run_id
         hostname = task.request.hostname
         with DagsterInstance.get() as instance:
             run = instance.get_run_by_id(run_id)
