@@ -26,6 +26,7 @@ No Dagster import: ``tasks.queues`` (plain Python) reads the queue mapping.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +61,17 @@ def celery_queue(seed_queue: str) -> str:
     return seed_queue if seed_queue in SEED_CELERY_QUEUES else DEFAULT_CELERY_QUEUE
 
 
-def visibility_timeout_s() -> int:
-    """``ROBO_CELERY_VISIBILITY_TIMEOUT_S`` (default 1800), at least 5."""
-    raw = (os.environ.get(VISIBILITY_TIMEOUT_VARIABLE) or "").strip()
+def visibility_timeout_s(env: Mapping[str, str] | None = None) -> int:
+    """``ROBO_CELERY_VISIBILITY_TIMEOUT_S`` of ``env`` (default: this process's
+    environment), 1800 when unset, at least 5."""
+    raw = ((os.environ if env is None else env).get(VISIBILITY_TIMEOUT_VARIABLE) or "").strip()
     value = int(raw) if raw else DEFAULT_VISIBILITY_TIMEOUT_S
     if value < 5:
         raise ValueError(f"{VISIBILITY_TIMEOUT_VARIABLE}={raw}: must be 5 or more seconds")
     return value
 
 
-def config_source() -> dict[str, Any]:
+def config_source(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The Celery settings the executor and the workers share.
 
     - A step's task (``execute_plan``) is acknowledged when it ends, not when a worker
@@ -86,7 +88,7 @@ def config_source() -> dict[str, Any]:
             "execute_plan": {"acks_late": True, "reject_on_worker_lost": True},
         },
         "broker_transport_options": {
-            "visibility_timeout": visibility_timeout_s(),
+            "visibility_timeout": visibility_timeout_s(env),
             # Look for abandoned messages every 5 s (kombu's default sweeps every
             # 10 x 10 s), so a lost worker's step is handed on soon after the timeout.
             "unacked_restore_interval": 5,
@@ -110,24 +112,25 @@ def config_source() -> dict[str, Any]:
     }
 
 
-def executor_config() -> dict[str, Any]:
+def executor_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``celery_executor``'s config: the broker and backend read from the environment
     of the process that runs the run (never written into the run config)."""
     return {
         "broker": {"env": BROKER_VARIABLE},
         "backend": {"env": BACKEND_VARIABLE},
-        "config_source": config_source(),
+        "config_source": config_source(env),
     }
 
 
-def write_worker_config(path: Path) -> Path:
+def write_worker_config(path: Path, env: Mapping[str, str] | None = None) -> Path:
     """The YAML that ``dagster-celery worker start -y`` reads: the executor's own block,
-    so that the workers and the executor cannot disagree."""
+    so that the workers and the executor cannot disagree. ``env``: the environment the
+    workers will have (by default this process's)."""
     import yaml
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Written by robo_dagster.cluster.distributed: the celery_executor's config.\n"
-        + yaml.safe_dump({"execution": {"config": executor_config()}}, sort_keys=False)
+        + yaml.safe_dump({"execution": {"config": executor_config(env)}}, sort_keys=False)
     )
     return path

@@ -208,7 +208,10 @@ def wait_for_workers(
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            replies = app.control.ping(timeout=1.0) or []
+            try:
+                replies = app.control.ping(timeout=1.0) or []
+            except Exception:  # a broker that is (re)starting drops the connection
+                replies = []
             nodes = sorted(node for reply in replies for node in reply)
             if all(any(node.startswith(f"{n}@") for node in nodes) for n in names):
                 return nodes
@@ -292,7 +295,7 @@ def up(layout: Layout, env: Mapping[str, str] | None = None) -> dict[str, str]:
         postgres.create_database(LAKE_CATALOG_DB)
         layout.redis.start()
         _prepare_home(layout)
-        distributed.write_worker_config(layout.worker_config)
+        distributed.write_worker_config(layout.worker_config, environment)
         # The instance's tables, created once before the processes race to create them.
         subprocess.run(
             [str(Path(sys.executable).parent / "dagster"), "instance", "migrate"],

@@ -13,6 +13,7 @@ started run again; see robo_dagster.cluster.distributed.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,6 +45,10 @@ def _wait_for(predicate, what: str, timeout_s: float = 180.0):  # type: ignore[n
 
 
 def _group_gone(pgid: int) -> bool:
+    """Whether no process of the group is left. Its leader was started by this test
+    session (the cluster fixture), so it is reaped here, or it would linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
