@@ -69,6 +69,8 @@ class Layout:
     postgres_port: int = DEFAULT_PORTS["postgres"]
     redis_port: int = DEFAULT_PORTS["redis"]
     concurrency: int = DEFAULT_CONCURRENCY
+    # The code locations the webserver and daemon load (default: the repo's).
+    workspace: str = str(PROJECT_ROOT / "workspace.yaml")
 
     @property
     def home(self) -> Path:
@@ -301,7 +303,7 @@ def up(layout: Layout, env: Mapping[str, str] | None = None) -> dict[str, str]:
             [str(Path(sys.executable).parent / "dagster"), "instance", "migrate"],
             env=environment, cwd=str(layout.home), check=True, capture_output=True,
         )  # fmt: skip
-        workspace = str(PROJECT_ROOT / "workspace.yaml")
+        workspace = layout.workspace
         _start(layout, "webserver", ["dagster-webserver", "-h", "127.0.0.1", "-p",
                str(layout.webserver_port), "-w", workspace], environment)  # fmt: skip
         _start(layout, "daemon", ["dagster-daemon", "run", "-w", workspace], environment)

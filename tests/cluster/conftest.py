@@ -13,6 +13,7 @@ from unittest import mock
 
 import pandas as pd
 import pytest
+import yaml
 
 # ---------------------------------------------------------------------------------------
 # The Celery cluster: Postgres, Redis, webserver, daemon and two workers on 127.0.0.1,
@@ -103,8 +104,22 @@ def cluster_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
     if missing:
         pytest.fail("; ".join(missing), pytrace=False)
     root = tmp_path_factory.mktemp("cluster")
+    # The project's code location and the worker-loss tests' own.
+    workspace = root / "workspace.yaml"
+    workspace.write_text(
+        yaml.safe_dump({"load_from": [
+            {"python_module": {"module_name": "robo_dagster.definitions", "attribute": "defs",
+                               "location_name": "robo_dagster"}},
+            {"python_file": {"relative_path": str(Path(__file__).with_name("worker_loss_location.py")),
+                             "location_name": "cluster_tests"}},
+        ]})
+    )  # fmt: skip
     layout = Layout(
-        root / "c", webserver_port=free_port(), postgres_port=free_port(), redis_port=free_port()
+        root / "c",
+        webserver_port=free_port(),
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        workspace=str(workspace),
     )
     duckdb_path = root / "cluster.duckdb"
     base = _without_cluster_variables(os.environ) | market_environment(duckdb_path, root / "cache")

@@ -26,7 +26,7 @@ from dagster import DagsterRunStatus, RunsFilter
 from robo_dagster.cluster import steps
 from robo_dagster.cluster.local import WORKERS, start_workers
 from robo_dagster.warehouse.connection import locked_connection
-from tests.cluster.conftest import GATE_VARIABLE, Cluster
+from tests.cluster.conftest import GATE_VARIABLE, Cluster, run_workers
 
 pytestmark = pytest.mark.cluster
 
@@ -115,5 +115,62 @@ def test_a_worker_killed_mid_step_has_its_step_run_on_the_other_worker(
         universe = conn.execute("select * from market_data.universe order by symbol").fetchdf()
         copy = conn.execute("select * from market_data.universe_copy order by symbol").fetchdf()
     assert len(universe) > 0
+    assert copy["symbol"].is_unique
+    assert copy.equals(universe)
+
+
+def test_a_run_whose_own_worker_is_killed_is_failed_and_retried_on_the_other(
+    cluster_services: Cluster,
+) -> None:
+    """The run's worker (not a step's) is lost: the launcher's health check stops
+    hearing from it, run monitoring fails the run, and run_retries runs it again on the
+    surviving worker, where it finishes with every row once."""
+    layout, env = cluster_services.layout, cluster_services.env
+    gate = Path(env[GATE_VARIABLE])
+    gate.parent.mkdir(parents=True, exist_ok=True)
+    for old in gate.parent.glob("started.*"):
+        old.unlink()
+    gate.write_text("hold")
+    worker_pgids = {name: int((layout.pids / f"{name}.pid").read_text()) for name in WORKERS}
+    victim = None
+    try:
+        run_id = cluster_services.client().submit_job_execution(
+            "run_loss_job", repository_location_name="cluster_tests",
+            repository_name="__repository__",
+        )  # fmt: skip
+        first = _wait_for(lambda: sorted(gate.parent.glob("started.*")), "the step started")
+        pgid = os.getpgid(int(first[0].suffix.lstrip(".")))
+        (victim,) = [name for name, group in worker_pgids.items() if group == pgid]
+        os.killpg(pgid, signal.SIGKILL)
+        _wait_for(lambda: _group_gone(pgid), "the killed worker gone", 30.0)
+        gate.unlink()
+
+        cluster_services.wait_for_runs([run_id], timeout_s=180.0)
+        with cluster_services.instance() as instance:
+            assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE  # type: ignore[union-attr]
+
+            def retry() -> list[str]:
+                runs = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run_id}))
+                return [r.run_id for r in runs]
+
+            (retry_id,) = _wait_for(retry, "the run retried", 120.0)
+        statuses = cluster_services.wait_for_runs([retry_id], timeout_s=300.0)
+        assert statuses[retry_id] == "SUCCESS", statuses
+    finally:
+        gate.unlink(missing_ok=True)
+        if victim is not None:
+            start_workers(layout, env, [victim])
+
+    survivor = next(w for w in WORKERS if w != victim)
+    assert run_workers(cluster_services, [retry_id]) == {retry_id: survivor}
+    with cluster_services.instance() as instance:
+        failure = " ".join(
+            e.message or "" for e in instance.all_logs(run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"
+        )  # fmt: skip
+    assert "answered none of" in failure, failure
+    with locked_connection(str(cluster_services.duckdb_path), read_only=True) as conn:
+        universe = conn.execute("select * from market_data.universe order by symbol").fetchdf()
+        copy = conn.execute("select * from market_data.universe_copy order by symbol").fetchdf()
     assert copy["symbol"].is_unique
     assert copy.equals(universe)

@@ -2,9 +2,11 @@
 of it whose step holds, mid-step, while a gate file exists, so that the test decides
 when the step is running (it never guesses from timing).
 
-The job runs on the cluster's celery_executor like ``parallel_pipeline`` (same executor
-config, same step hooks), and the copy is routed to ``data_fetcher`` like a
-market-data step. Nothing of the project's asset code is changed or wrapped.
+``worker_loss_job`` runs on the cluster's celery_executor like ``parallel_pipeline``
+(same executor config, same step hooks), and the copy is routed to ``data_fetcher``
+like a market-data step. ``run_loss_job`` runs both steps in its run's own process, as
+every job but ``parallel_pipeline`` does on the cluster. Nothing of the project's asset
+code is changed or wrapped.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def universe_copy(symbols: pd.DataFrame) -> pd.DataFrame:
         time.sleep(0.1)
     return symbols
 
+
+# Routed and limited like a data run.
+distributed_tags = {"robo/queue": "data_fetcher", distributed.CELERY_QUEUE_TAG: "data_fetcher"}
 
 worker_loss_job = define_asset_job(
     "worker_loss_job",
