@@ -79,7 +79,8 @@ def config_source(env: Mapping[str, str] | None = None) -> dict[str, Any]:
       (``reject_on_worker_lost``): a worker killed mid-step leaves the message
       unacknowledged, and Redis hands it to another worker after the visibility
       timeout. A whole run's task (``execute_job``) is not: a run that started cannot
-      be started again (Dagster refuses), so its loss is run monitoring's to report.
+      be started again (Dagster refuses), so its loss is run monitoring's to report
+      (``cluster.launcher``'s health check), and ``run_retries`` runs it again.
     - Publishing to a Redis that is down gives up after three quick retries, so a
       launch fails in about a second with the broker's address instead of hanging.
     """
