@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetIn, AssetKey, Definitions, asset, define_asset_job
+from dagster import AssetIn, AssetKey, Definitions, asset, define_asset_job, in_process_executor
 from dagster_celery import celery_executor
 
 from robo_dagster.cluster import distributed
@@ -54,6 +54,16 @@ worker_loss_job = define_asset_job(
     hooks=STEP_WORKER_HOOKS,
 )
 
+# The same two steps in the run's own process: a run whose worker is lost with it.
+run_loss_job = define_asset_job(
+    "run_loss_job",
+    selection=[universe.key, COPY_KEY],
+    executor_def=in_process_executor,
+    tags=distributed_tags,
+)
+
 defs = Definitions(
-    assets=[universe, universe_copy], jobs=[worker_loss_job], resources=build_resources()
+    assets=[universe, universe_copy],
+    jobs=[worker_loss_job, run_loss_job],
+    resources=build_resources(),
 )
