@@ -21,6 +21,9 @@ EVENT_ANALYSIS = [
     AssetKey(["ai_analysis", "trade_recommendations"]),
     AssetKey(["ai_analysis", "strategy_analysis"]),
 ]
+# The test cluster also loads the worker-loss tests' location, which has its own
+# __ASSET_JOB: a launch names the project's.
+PROJECT_LOCATION = {"repository_location_name": "robo_dagster", "repository_name": "__repository__"}
 EVENT_RUNS = 14  # re-analyses, in ai_analysis (limit 2)
 FETCH_RUNS = 6  # news fetches, in data_fetcher (limit 3)
 
@@ -52,12 +55,15 @@ def test_twenty_event_runs_spread_over_the_workers_within_the_queue_limits(
     news = plan_task("market_data/news")
     run_ids = [
         client.submit_job_execution(
-            "recommendations_job", asset_selection=EVENT_ANALYSIS, tags={"robo/event": f"e{i}"}
+            "recommendations_job",
+            asset_selection=EVENT_ANALYSIS,
+            tags={"robo/event": f"e{i}"},
+            **PROJECT_LOCATION,
         )
         for i in range(EVENT_RUNS)
     ] + [
         client.submit_job_execution(
-            news.job_name, asset_selection=news.asset_selection, tags=news.tags
+            news.job_name, asset_selection=news.asset_selection, tags=news.tags, **PROJECT_LOCATION
         )
         for _ in range(FETCH_RUNS)
     ]
