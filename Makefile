@@ -13,7 +13,15 @@ DAGSTER_DEV := cd $(DAGSTER_HOME) && exec $(abspath $(BIN))/dagster dev -w $(CUR
 # The desk dashboard (Streamlit): headless, no usage statistics; its links point at the UI above.
 DASHBOARD := ROBO_DAGSTER_UI_URL=http://$(HOST):$(PORT) exec $(abspath $(BIN))/python -m robo_dagster.dashboard --host $(HOST) --port $(DASHBOARD_PORT)
 
-.PHONY: install home pipeline ui api dashboard run test test-slow lint
+.PHONY: install home pipeline ui api dashboard run test test-slow lint cluster cluster-stop cluster-status cluster-test
+
+# The local cluster (robo_dagster/cluster/local.py): ports clear of make run's.
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+CLUSTER_PORT ?= 3100
+CLUSTER_PG_PORT ?= 55432
+CLUSTER_REDIS_PORT ?= 56379
+# PYTHONPATH: the cluster's processes import this checkout, whatever the venv points at.
+CLUSTER := PYTHONPATH=$(CURDIR) $(BIN)/python -m robo_dagster.cluster.local --root $(CLUSTER_DIR)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,3 +75,19 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## A cluster on this machine, on 127.0.0.1 under .cluster/: Postgres, Redis, the webserver
+## and the daemon on the Postgres instance (deploy/dagster.cluster.yaml), and two Celery
+## workers. It prints the addresses; `make cluster-stop` stops it all.
+cluster: install
+	$(CLUSTER) up --port $(CLUSTER_PORT) --postgres-port $(CLUSTER_PG_PORT) --redis-port $(CLUSTER_REDIS_PORT)
+
+cluster-stop:
+	$(CLUSTER) down --grace $(GRACE)
+
+cluster-status:
+	$(CLUSTER) status
+
+## The cluster tests (marked `cluster`): each session starts its own cluster on free ports.
+cluster-test: install
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m pytest -m cluster tests/cluster

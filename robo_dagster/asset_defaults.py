@@ -14,9 +14,17 @@ def group_asset(group: str, owners: Sequence[str], queue: Queue) -> Callable[...
     """``@asset`` with the group's defaults: the key prefix is the group, so an asset's key
     is its DuckDB ``schema/table``, and a transient provider failure retries with the
     ``queue``'s backoff (``robo_dagster.tasks.retries``). Pass any other ``@asset`` argument as
-    usual."""
+    usual.
+
+    On a Celery cluster the step also carries its queue's ``dagster-celery/queue`` op tag,
+    so ``parallel_pipeline``'s celery_executor sends it to that queue's workers
+    (``robo_dagster.cluster.distributed``); on a single machine no tag is added."""
 
     def decorator(**kwargs: Any) -> Callable[[Callable[..., Any]], AssetsDefinition]:
+        celery_tags = queue.celery_tags()
+        if celery_tags:
+            kwargs["op_tags"] = {**celery_tags, **(kwargs.get("op_tags") or {})}
+
         def apply(fn: Callable[..., Any]) -> AssetsDefinition:
             return asset(
                 key_prefix=group,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dagster import (
     AssetKey,
     AssetSelection,
@@ -10,6 +12,7 @@ from dagster import (
     multiprocess_executor,
 )
 
+from robo_dagster.cluster import distributed
 from robo_dagster.tasks.queues import (
     AI_ANALYSIS,
     DATA_FETCHER,
@@ -18,6 +21,11 @@ from robo_dagster.tasks.queues import (
     Priority,
 )
 from robo_dagster.tasks.submission import parallel_execution_config
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 # Orders go out only through execution_job: the pipelines and the automation leave the
 # execution group alone.
@@ -45,18 +53,49 @@ sequential_pipeline = define_asset_job(
     tags={"robo/mode": "sequential", **PIPELINE_TAGS},
 )
 
-parallel_pipeline = define_asset_job(
-    name="parallel_pipeline",
-    selection=ANALYSIS_GRAPH,
-    executor_def=multiprocess_executor,
-    config={"execution": {"config": parallel_execution_config()}},
-    description=(
-        "The seed's parallel mode: the same graph with one process per step, at most "
-        "`max_concurrent` at once (run config: execution.config.max_concurrent). DuckDB "
-        "access is serialised by a file lock, so steps never fail on the writer lock."
-    ),
-    tags={"robo/mode": "parallel", **PIPELINE_TAGS},
-)
+
+def _parallel_pipeline() -> UnresolvedAssetJobDefinition:
+    """``parallel_pipeline``: one process per step on this machine, or, on a Celery
+    cluster (``ROBO_CELERY_BROKER``), one Celery task per step on the workers of the
+    step's group queue, with each step's process and worker logged in the event log."""
+    if distributed.enabled():
+        from dagster_celery import celery_executor
+
+        from robo_dagster.cluster.steps import STEP_WORKER_HOOKS
+
+        return define_asset_job(
+            name="parallel_pipeline",
+            selection=ANALYSIS_GRAPH,
+            # Configured on the executor, not as the job's default run config: a
+            # partitioned job's run launched with a partition and no run config
+            # (the daemon's, the GraphQL client's) does not get that default.
+            executor_def=celery_executor.configured(
+                distributed.executor_config(), name="celery_on_redis"
+            ),
+            hooks=STEP_WORKER_HOOKS,
+            description=(
+                "The seed's parallel mode on the cluster: the same graph with one Celery "
+                "task per step, sent to the workers of the step's group queue "
+                "(portfolio_sync, data_fetcher, ai_analysis; checks: dagster). DuckDB access "
+                "is serialised by a file lock, so steps never fail on the writer lock."
+            ),
+            tags={"robo/mode": "parallel", **PIPELINE_TAGS},
+        )
+    return define_asset_job(
+        name="parallel_pipeline",
+        selection=ANALYSIS_GRAPH,
+        executor_def=multiprocess_executor,
+        config={"execution": {"config": parallel_execution_config()}},
+        description=(
+            "The seed's parallel mode: the same graph with one process per step, at most "
+            "`max_concurrent` at once (run config: execution.config.max_concurrent). DuckDB "
+            "access is serialised by a file lock, so steps never fail on the writer lock."
+        ),
+        tags={"robo/mode": "parallel", **PIPELINE_TAGS},
+    )
+
+
+parallel_pipeline = _parallel_pipeline()
 
 # The seed's priorities on the 1-10 scale (10 highest), as Dagster's run-queue tag.
 RECOMMENDATIONS_PRIORITY = 9

@@ -10,6 +10,10 @@ Every job, schedule and sensor run carries three tags built here:
 - ``dagster/max_runtime``: the queue's timeout, which run monitoring enforces by
   cancelling the run.
 
+On a Celery cluster (``ROBO_CELERY_BROKER`` set, ``robo_dagster.cluster.distributed``) a
+fourth tag, ``dagster-celery/queue``, sends the run to a worker of the queue's Celery
+queue. It is added only there: a single-machine run keeps exactly its three tags.
+
 No Dagster import: the CLI and the tests read the same table.
 """
 
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+
+from robo_dagster.cluster import distributed
 
 PRIORITY_TAG = "dagster/priority"
 QUEUE_TAG = "robo/queue"
@@ -61,12 +67,21 @@ class Queue:
     backoff_factor: float
 
     def tags(self, priority: int | str = Priority.NORMAL) -> dict[str, str]:
-        """The run tags of a run in this queue at ``priority`` (validated)."""
-        return {
+        """The run tags of a run in this queue at ``priority`` (validated), with its
+        Celery queue on a cluster."""
+        tags = {
             PRIORITY_TAG: str(validate_priority(priority)),
             QUEUE_TAG: self.name,
             MAX_RUNTIME_TAG: str(self.max_runtime_s),
         }
+        return tags | self.celery_tags()
+
+    def celery_tags(self) -> dict[str, str]:
+        """``dagster-celery/queue`` for this queue's runs and steps on a Celery cluster;
+        nothing on a single machine."""
+        if not distributed.enabled():
+            return {}
+        return {distributed.CELERY_QUEUE_TAG: distributed.celery_queue(self.name)}
 
 
 PORTFOLIO_SYNC = Queue("portfolio_sync", 1, 300, 3, 2.0)

@@ -20,6 +20,7 @@ from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from pydantic import ValidationError
 
 from robo_dagster import settings
+from robo_dagster.cluster import distributed
 from robo_dagster.domain import calendar
 from robo_dagster.domain.market_sim import build_universe, validate_symbols
 from robo_dagster.tasks.held_tasks import AFTER_TAG, hold_tags
@@ -231,6 +232,13 @@ def plan_orchestration(
     if max_concurrent is not None:
         if mode != "parallel":
             raise TaskRefused("max_concurrent applies to the parallel mode only")
+        if distributed.enabled():
+            # On a cluster the steps run as Celery tasks: the workers' concurrency
+            # bounds them, and the multiprocess config would not validate.
+            raise TaskRefused(
+                "max_concurrent does not apply on a Celery cluster (ROBO_CELERY_BROKER is "
+                "set): the workers' concurrency bounds the parallel steps"
+            )
         if max_concurrent < 1:
             raise TaskRefused("max_concurrent must be 1 or more")
         config = {"execution": {"config": parallel_execution_config(max_concurrent)}}
