@@ -138,7 +138,12 @@ def cluster_environment(layout: Layout, base: Mapping[str, str] | None = None) -
         "DAGSTER_PG_PASSWORD": "",
         distributed.BROKER_VARIABLE: layout.redis.url(0),
         distributed.BACKEND_VARIABLE: layout.redis.url(1),
+        # The results go to a DuckLake (catalog in the same Postgres, Parquet under the
+        # cluster's folder): on a cluster the single file's flock is no lock at all
+        # across machines. ROBO_WAREHOUSE=duckdb keeps the file, for one machine.
+        "ROBO_WAREHOUSE": "ducklake",
         "ROBO_LAKE_CATALOG_DB": LAKE_CATALOG_DB,
+        "ROBO_LAKE_DATA_PATH": str(layout.root / "lake"),
     }
     for key, value in defaults.items():
         if not env.get(key):

@@ -120,7 +120,7 @@ class Cluster:
 
     layout: Any  # robo_dagster.cluster.local.Layout
     env: dict[str, str]
-    duckdb_path: Path
+    warehouse: str  # the workers' warehouse: the lake's target
     root: Path
 
     def instance(self) -> Any:
@@ -190,8 +190,15 @@ def cluster_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
     base[distributed.VISIBILITY_TIMEOUT_VARIABLE] = str(CLUSTER_VISIBILITY_TIMEOUT_S)
     base[GATE_VARIABLE] = str(root / "gate" / "hold")  # the worker-loss test's gate
     env = up(layout, base)
+    # The cluster writes to its DuckLake (local.cluster_environment); the single-node
+    # reference run writes to a file. Their tables are compared row for row.
+    assert env["ROBO_WAREHOUSE"] == "ducklake"
+    with mock.patch.dict(os.environ, env):
+        from robo_dagster import settings
+
+        warehouse = settings.duckdb_path()
     try:
-        yield Cluster(layout, env, duckdb_path, root)
+        yield Cluster(layout, env, warehouse, root)
     finally:
         down(layout, grace_s=10.0)
 
@@ -201,7 +208,7 @@ PIPELINE_SCHEMAS = ("market_data", "portfolio", "ai_analysis")
 PROVENANCE_COLUMNS = ("run_id", "recorded_at", "quarantined_at")
 
 
-def pipeline_tables(path: Path, run_id: str) -> dict[str, pd.DataFrame]:
+def pipeline_tables(path: Path | str, run_id: str) -> dict[str, pd.DataFrame]:
     """Every table of the pipeline's schemas, canonical: the rows ``run_id`` wrote where a
     table records its writer (the history tables append one set per run), the
     provenance columns dropped, rows sorted."""
@@ -211,7 +218,8 @@ def pipeline_tables(path: Path, run_id: str) -> dict[str, pd.DataFrame]:
     # Under the warehouse's own lock: the cluster's sensors may be writing.
     with locked_connection(str(path), read_only=True) as conn:
         names = conn.execute(
-            "select schema_name, table_name from duckdb_tables() where schema_name in "
+            "select schema_name, table_name from duckdb_tables() "
+            "where database_name = current_database() and schema_name in "
             f"({', '.join(repr(s) for s in PIPELINE_SCHEMAS)}) order by 1, 2"
         ).fetchall()
         for schema, table in names:
@@ -240,7 +248,7 @@ def cluster_pipeline_run(cluster_services: Cluster) -> PipelineRun:
     run_id = client.submit_job_execution("parallel_pipeline", tags=range_tags_for(CLUSTER_SESSIONS))
     statuses = cluster_services.wait_for_runs([run_id])
     assert statuses[run_id] == "SUCCESS", run_summary(cluster_services, run_id)
-    return PipelineRun(str(run_id), pipeline_tables(cluster_services.duckdb_path, run_id))
+    return PipelineRun(str(run_id), pipeline_tables(cluster_services.warehouse, run_id))
 
 
 @pytest.fixture(scope="session")

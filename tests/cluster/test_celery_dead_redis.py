@@ -31,9 +31,10 @@ def run_text(cluster: Cluster, run_id: str) -> str:
 
 
 def open_alert(cluster: Cluster, fingerprint: str) -> list[tuple[str, str]]:
-    with locked_connection(str(cluster.duckdb_path), read_only=True) as conn:
+    with locked_connection(cluster.warehouse, read_only=True) as conn:
         exists = conn.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'monitoring' "
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'monitoring' "
             "and table_name = 'alerts'"
         ).fetchone()
         if not exists or not exists[0]:

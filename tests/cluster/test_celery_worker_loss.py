@@ -111,7 +111,7 @@ def test_a_worker_killed_mid_step_has_its_step_run_on_the_other_worker(
     (copy_record,) = [r for r in recorded if r and r["step"] == COPY_STEP]
     assert str(copy_record["worker"]).split("@")[0] == survivor_worker
 
-    with locked_connection(str(cluster_services.duckdb_path), read_only=True) as conn:
+    with locked_connection(cluster_services.warehouse, read_only=True) as conn:
         universe = conn.execute("select * from market_data.universe order by symbol").fetchdf()
         copy = conn.execute("select * from market_data.universe_copy order by symbol").fetchdf()
     assert len(universe) > 0
@@ -169,7 +169,7 @@ def test_a_run_whose_own_worker_is_killed_is_failed_and_retried_on_the_other(
             if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"
         )  # fmt: skip
     assert "answered none of" in failure, failure
-    with locked_connection(str(cluster_services.duckdb_path), read_only=True) as conn:
+    with locked_connection(cluster_services.warehouse, read_only=True) as conn:
         universe = conn.execute("select * from market_data.universe order by symbol").fetchdf()
         copy = conn.execute("select * from market_data.universe_copy order by symbol").fetchdf()
     assert copy["symbol"].is_unique

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +17,14 @@ from robo_dagster.warehouse import query
 from robo_dagster.warehouse.lake import WarehouseUnavailable
 from robo_dagster.warehouse.target import LakeTarget
 from tests.conftest import AS_OF
+from tests.monitoring import conftest as monitoring_fixtures
 from tests.monitoring.support import WebhookReceiver
 
 pytestmark = pytest.mark.cluster
 
 PASSWORD = "s3cret-catalog-password-42"
+
+receiver = monitoring_fixtures.receiver  # the monitoring tests' webhook fixture
 
 
 @pytest.fixture()
@@ -33,19 +34,6 @@ def dead_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return LakeTarget(
         "robo_lake", "127.0.0.1", free_port(), "dagster", str(tmp_path / "d")
     ).render()
-
-
-@pytest.fixture()
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def assert_clear(message: str, target: LakeTarget) -> None:
