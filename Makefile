@@ -13,7 +13,7 @@ DAGSTER_DEV := cd $(DAGSTER_HOME) && exec $(abspath $(BIN))/dagster dev -w $(CUR
 # The desk dashboard (Streamlit): headless, no usage statistics; its links point at the UI above.
 DASHBOARD := ROBO_DAGSTER_UI_URL=http://$(HOST):$(PORT) exec $(abspath $(BIN))/python -m robo_dagster.dashboard --host $(HOST) --port $(DASHBOARD_PORT)
 
-.PHONY: install home pipeline ui api dashboard run test test-slow lint cluster cluster-stop cluster-status cluster-test
+.PHONY: install home pipeline ui api dashboard run test test-slow lint cluster cluster-stop cluster-status cluster-env cluster-test
 
 # The local cluster (robo_dagster/cluster/local.py): ports clear of make run's.
 CLUSTER_DIR ?= $(CURDIR)/.cluster
@@ -87,6 +87,11 @@ cluster-stop:
 
 cluster-status:
 	$(CLUSTER) status
+
+## The exports that point this shell (the CLI, a notebook) at the cluster:
+## eval "$$(make -s cluster-env)"
+cluster-env:
+	@$(CLUSTER) env
 
 ## The cluster tests (marked `cluster`): each session starts its own cluster on free ports.
 cluster-test: install

@@ -362,9 +362,10 @@ def _layout(args: argparse.Namespace) -> Layout:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``up``, ``down`` or ``status`` of the local cluster."""
+    """``up``, ``down`` or ``status`` of the local cluster, or ``env``: the exports that
+    point a shell (the CLI, a notebook) at it."""
     parser = argparse.ArgumentParser(prog="python -m robo_dagster.cluster.local")
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "down", "status", "env"))
     parser.add_argument("--root", default=str(PROJECT_ROOT / ".cluster"))
     parser.add_argument("--port", type=int, default=DEFAULT_PORTS["webserver"])
     parser.add_argument("--postgres-port", type=int, default=DEFAULT_PORTS["postgres"])
@@ -394,10 +395,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "down":
         down(layout, args.grace)
         print(f"robo-dagster cluster under {layout.root}: stopped")
+    elif args.command == "env":
+        print(shell_exports(cluster_environment(layout, {})))
     else:
         for name, state in status(layout).items():
             print(f"{name:10} {state}")
     return 0
+
+
+# What a shell needs to reach the cluster; never the Postgres password (a real one comes
+# from the user's own environment, and the local server needs none).
+_SHELL_VARIABLES = (
+    "DAGSTER_HOME", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB", "DAGSTER_PG_USER",
+    distributed.BROKER_VARIABLE, distributed.BACKEND_VARIABLE,
+    "ROBO_WAREHOUSE", "ROBO_LAKE_CATALOG_DB", "ROBO_LAKE_DATA_PATH",
+)  # fmt: skip
+
+
+def shell_exports(env: Mapping[str, str]) -> str:
+    """``export NAME=value`` lines for ``eval``, quoted for the shell."""
+    import shlex
+
+    lines = [
+        f"export {name}={shlex.quote(env[name])}" for name in _SHELL_VARIABLES if env.get(name)
+    ]
+    if env.get("DAGSTER_PG_PASSWORD") == "":
+        # The instance file reads the variable: it must be set, and here it is empty.
+        lines.append("export DAGSTER_PG_PASSWORD=")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -89,3 +89,22 @@ def test_the_workers_config_is_the_executors_with_the_workers_environment(
 def test_a_broker_address_never_shows_its_password() -> None:
     assert broker_address("redis://:s3cret@10.0.0.5:6380/0") == "10.0.0.5:6380"
     assert "s3cret" not in broker_address("redis://user:s3cret@host/0")
+
+
+def test_the_shell_exports_point_at_the_cluster_and_never_carry_a_password(
+    tmp_path: Path,
+) -> None:
+    from robo_dagster.cluster.local import Layout, cluster_environment, shell_exports
+
+    layout = Layout(tmp_path / "c", webserver_port=3999, postgres_port=55999, redis_port=56999)
+    exports = shell_exports(cluster_environment(layout, {}))
+    assert f"export DAGSTER_HOME={tmp_path / 'c' / 'home'}" in exports.splitlines()
+    assert "export DAGSTER_PG_PORT=55999" in exports.splitlines()
+    assert "export ROBO_CELERY_BROKER=redis://127.0.0.1:56999/0" in exports.splitlines()
+    assert "export ROBO_WAREHOUSE=ducklake" in exports.splitlines()
+    # The local server trusts loopback: the variable is set, and empty.
+    assert "export DAGSTER_PG_PASSWORD=" in exports.splitlines()
+
+    secret = "hunter2-catalog"
+    exports = shell_exports(cluster_environment(layout, {"DAGSTER_PG_PASSWORD": secret}))
+    assert secret not in exports and "DAGSTER_PG_PASSWORD" not in exports
