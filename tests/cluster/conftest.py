@@ -59,14 +59,9 @@ def lake_target(lake_postgres: Postgres, tmp_path: Path) -> Iterator[str]:
     shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture()
-def lake_env(
-    lake_target: str, lake_postgres: Postgres, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, str]:
-    """The environment that selects ``lake_target`` (``ROBO_WAREHOUSE=ducklake``), set in
-    this process and returned for subprocesses."""
-    target = LakeTarget.parse(lake_target)
-    env = {
+def lake_environment(target: LakeTarget) -> dict[str, str]:
+    """The variables that select the lake ``target`` (``ROBO_WAREHOUSE=ducklake``)."""
+    return {
         "ROBO_WAREHOUSE": "ducklake",
         "DAGSTER_PG_HOST": target.host,
         "DAGSTER_PG_PORT": str(target.port),
@@ -74,6 +69,15 @@ def lake_env(
         "ROBO_LAKE_CATALOG_DB": target.dbname,
         "ROBO_LAKE_DATA_PATH": target.data_path,
     }
+
+
+@pytest.fixture()
+def lake_env(
+    lake_target: str, lake_postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The environment that selects ``lake_target`` (``ROBO_WAREHOUSE=ducklake``), set in
+    this process and returned for subprocesses."""
+    env = lake_environment(LakeTarget.parse(lake_target))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

@@ -16,6 +16,7 @@ from robo_dagster.providers import PaperBroker, SimulatedMarketData
 from robo_dagster.warehouse import query
 from robo_dagster.warehouse.lake import WarehouseUnavailable
 from robo_dagster.warehouse.target import LakeTarget
+from tests.cluster.conftest import lake_environment
 from tests.conftest import AS_OF
 from tests.monitoring import conftest as monitoring_fixtures
 from tests.monitoring.support import WebhookReceiver
@@ -74,15 +75,7 @@ def test_the_metrics_sensor_pages_once_when_the_catalog_is_dead(
     dead_target: str, receiver: WebhookReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = LakeTarget.parse(dead_target)
-    for name, value in {
-        "ROBO_WAREHOUSE": "ducklake",
-        "DAGSTER_PG_HOST": target.host,
-        "DAGSTER_PG_PORT": str(target.port),
-        "DAGSTER_PG_USER": target.user,
-        "ROBO_LAKE_CATALOG_DB": target.dbname,
-        "ROBO_LAKE_DATA_PATH": target.data_path,
-        "ROBO_ALERT_WEBHOOK_URL": receiver.url,
-    }.items():
+    for name, value in {**lake_environment(target), "ROBO_ALERT_WEBHOOK_URL": receiver.url}.items():
         monkeypatch.setenv(name, value)
     market = SimulatedMarketData(as_of=AS_OF)
     resources = {
